@@ -1,0 +1,103 @@
+//! The command line (clap derive only; no logic).
+
+use crate::report::Format;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Make BuildKit's in-index attestations discoverable as OCI 1.1 referrers, and check coverage.
+#[derive(Debug, Parser)]
+#[command(name = "referrify", version, about, long_about = None)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    /// Print nothing on stderr but errors (no progress bar).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More detail (-v: per-attestation details; -vv: debug logs on stderr).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Talk plain HTTP to every registry (loopback registries use it without this flag).
+    #[arg(long, global = true)]
+    pub plain_http: bool,
+    /// Trust this CA certificate (PEM) in addition to the system's.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Docker config file with credentials [default: $DOCKER_CONFIG/config.json or ~/.docker/config.json].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub docker_config: Option<PathBuf>,
+    /// Attempts per HTTP request for 429, 5xx and dropped connections.
+    #[arg(long, default_value_t = 5, value_name = "N", global = true)]
+    pub retries: u32,
+    /// Timeout of one HTTP request, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS", global = true)]
+    pub timeout: u64,
+    /// HTTP requests in flight at once per registry.
+    #[arg(short = 'j', long, default_value_t = 8, value_name = "N", global = true)]
+    pub jobs: usize,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Push OCI 1.1 artifacts for legacy attestations and make them discoverable.
+    Convert(ConvertArgs),
+    /// Report, per platform manifest, whether a discoverable attestation exists.
+    Check(CheckArgs),
+}
+
+/// Images to work on.
+#[derive(Debug, Args, Clone)]
+pub struct Targets {
+    /// Images: HOST[:PORT]/REPO[:TAG|@DIGEST] or oci-layout://DIR[:TAG|@DIGEST].
+    #[arg(value_name = "REF")]
+    pub refs: Vec<String>,
+    /// Also take every image in a `docker buildx build|bake --metadata-file` JSON file.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Vec<PathBuf>,
+}
+
+/// What to do with the image index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IndexMode {
+    /// Leave the index, its tag and the legacy manifests untouched.
+    Keep,
+    /// Also repoint the index's attestation entries to the artifacts and move the tag (as BuildKit v0.32 writes it).
+    Rewrite,
+}
+
+/// `referrify convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Images to convert.
+    #[command(flatten)]
+    pub targets: Targets,
+    /// What to do with the image index.
+    #[arg(long, value_enum, default_value_t = IndexMode::Keep)]
+    pub index: IndexMode,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip listing referrers after the writes.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// `referrify check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Images to check.
+    #[command(flatten)]
+    pub targets: Targets,
+}

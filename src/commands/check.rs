@@ -1,0 +1,228 @@
+//! `referrify check`: per platform manifest, is there an attestation, is it discoverable as a
+//! referrer, and do its in-toto statements name that manifest?
+
+use super::{emit, Context};
+use crate::exit::Exit;
+use crate::input::{self, Loaded};
+use crate::model::attestation;
+use crate::model::digest::Digest;
+use crate::model::document::{Document, ManifestView};
+use crate::model::media;
+use crate::model::reference::ImageRef;
+use crate::model::statement::Statement;
+use crate::plan::coverage::{judge, Facts, StatementCheck};
+use crate::report::progress::Progress;
+use crate::report::{text, CheckImage, CheckReport, CheckSummary, PlatformReport, Problem, SCHEMA_VERSION};
+use crate::store::Store;
+use crate::transport::MAX_STATEMENT_BYTES;
+use std::collections::BTreeMap;
+use std::io::Write;
+
+/// Runs `check` over `refs`.
+pub async fn run(ctx: &Context, refs: Vec<(String, ImageRef)>, out: &mut dyn Write) -> Exit {
+    let g = &ctx.global;
+    let progress = Progress::new(refs.len(), !g.quiet && g.format == crate::report::Format::Text, "checking");
+    let mut images = Vec::new();
+    for (text, r) in &refs {
+        progress.start(text);
+        let img = match ctx.open(r) {
+            Ok(store) => check_image(&store, text).await,
+            Err(e) => failed(text, e.to_string()),
+        };
+        if let Some(e) = &img.error {
+            tracing::error!("{}: {}", text, e);
+        }
+        images.push(img);
+        progress.finish_one();
+    }
+    progress.done();
+    let mut summary = CheckSummary {
+        images: images.len(),
+        ..Default::default()
+    };
+    for i in &images {
+        summary.failed_images += usize::from(i.error.is_some());
+        for p in &i.platforms {
+            summary.platforms += 1;
+            if p.covered {
+                summary.covered += 1;
+            } else {
+                summary.uncovered += 1;
+            }
+        }
+    }
+    let report = CheckReport {
+        schema_version: SCHEMA_VERSION,
+        command: "check",
+        images,
+        summary,
+    };
+    emit(out, g, &report, || text::check(&report));
+    if report.summary.failed_images > 0 || report.images.iter().any(|i| !i.problems.is_empty()) {
+        Exit::Failure
+    } else if report.summary.uncovered > 0 {
+        Exit::Uncovered
+    } else {
+        Exit::Ok
+    }
+}
+
+fn failed(text: &str, error: String) -> CheckImage {
+    CheckImage {
+        reference: text.to_string(),
+        digest: None,
+        error: Some(error),
+        platforms: Vec::new(),
+        problems: Vec::new(),
+    }
+}
+
+/// One platform manifest to check, with the attestation manifests its index names.
+struct Target {
+    platform: String,
+    digest: Digest,
+    in_index: Vec<(Digest, ManifestView)>,
+}
+
+async fn check_image(store: &Store, text: &str) -> CheckImage {
+    let loaded = match input::load(store).await {
+        Ok(l) => l,
+        Err(e) => return failed(text, e.to_string()),
+    };
+    let (digest, targets, problems) = match loaded {
+        Loaded::Manifest(raw, _) => (
+            raw.digest.clone(),
+            vec![Target {
+                platform: "(single manifest)".into(),
+                digest: raw.digest,
+                in_index: Vec::new(),
+            }],
+            Vec::new(),
+        ),
+        Loaded::Index(img) => {
+            let mut problems: Vec<Problem> = img
+                .entries
+                .broken
+                .iter()
+                .map(|s| Problem { digest: s.digest.clone(), message: s.reason.clone() })
+                .collect();
+            problems.extend(img.failures.iter().map(|p| Problem { digest: p.digest.clone(), message: p.message.clone() }));
+            let targets = img
+                .entries
+                .platforms
+                .iter()
+                .map(|p| Target {
+                    platform: p.platform(),
+                    digest: p.descriptor.digest.clone(),
+                    in_index: img
+                        .entries
+                        .attestations
+                        .iter()
+                        .filter(|a| a.subject_position == p.position)
+                        .filter_map(|a| img.manifests.get(&a.descriptor.digest).map(|m| (a.descriptor.digest.clone(), m.view.clone())))
+                        .collect(),
+                })
+                .collect();
+            (img.index.digest, targets, problems)
+        }
+    };
+    let mut statements: BTreeMap<Digest, Result<Statement, String>> = BTreeMap::new();
+    let mut platforms = Vec::new();
+    for t in targets {
+        platforms.push(check_platform(store, &t, &mut statements).await);
+    }
+    CheckImage {
+        reference: text.to_string(),
+        digest: Some(digest),
+        error: None,
+        platforms,
+        problems,
+    }
+}
+
+async fn check_platform(store: &Store, t: &Target, cache: &mut BTreeMap<Digest, Result<Statement, String>>) -> PlatformReport {
+    let known: Vec<&Digest> = t.in_index.iter().map(|(d, _)| d).collect();
+    let (via, listed, listing_error) = match store.referrers(&t.digest).await {
+        Ok(l) => {
+            let listed: Vec<Digest> = l
+                .descriptors
+                .iter()
+                .filter(|d| d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE) || (d.artifact_type.is_none() && known.contains(&&d.digest)))
+                .map(|d| d.digest.clone())
+                .collect();
+            (Some(l.listing.via()), listed, None)
+        }
+        Err(e) => (None, Vec::new(), Some(e.to_string())),
+    };
+    // The manifests whose statements are checked: the discoverable ones, else the index's.
+    let mut manifests: Vec<(Digest, ManifestView)> = Vec::new();
+    let mut errors = Vec::new();
+    for d in &listed {
+        if let Some((_, v)) = t.in_index.iter().find(|(x, _)| x == d) {
+            manifests.push((d.clone(), v.clone()));
+            continue;
+        }
+        match store.manifest(d).await.map_err(|e| e.to_string()).and_then(|b| Document::parse_manifest(&b, None).map_err(|e| e.to_string())) {
+            Ok(v) => manifests.push((d.clone(), v)),
+            Err(e) => errors.push(format!("referrer {}: {e}", d.short())),
+        }
+    }
+    if manifests.is_empty() {
+        manifests = t.in_index.clone();
+    }
+    let hex = t.digest.encoded().to_string();
+    let mut checks = Vec::new();
+    let mut types = Vec::new();
+    for (md, m) in &manifests {
+        let annotated = attestation::annotated_predicate_types(m);
+        for (i, layer) in m.layers.iter().enumerate() {
+            if layer.media_type != media::IN_TOTO {
+                continue;
+            }
+            if !cache.contains_key(&layer.digest) {
+                let r = match store.blob(&layer.digest, MAX_STATEMENT_BYTES).await {
+                    Ok(b) => Statement::parse(&b).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                cache.insert(layer.digest.clone(), r);
+            }
+            let (pt, ok, error) = match &cache[&layer.digest] {
+                Ok(s) => (Some(s.predicate_type.clone()), s.all_subjects_are(&hex), None),
+                Err(e) => (annotated.get(i).cloned().flatten(), false, Some(e.clone())),
+            };
+            if let Some(p) = &pt {
+                if !types.contains(p) {
+                    types.push(p.clone());
+                }
+            }
+            checks.push(StatementCheck {
+                manifest: md.clone(),
+                layer: layer.digest.clone(),
+                predicate_type: pt,
+                subject_matches: ok,
+                error,
+            });
+        }
+    }
+    let facts = Facts {
+        in_index: t.in_index.iter().map(|(d, v)| (d.clone(), attestation::is_artifact(v))).collect(),
+        via,
+        listed: listed.clone(),
+        listing_error: listing_error.or_else(|| (!errors.is_empty()).then(|| errors.join("; "))),
+        statements: checks.clone(),
+    };
+    let v = judge(&facts);
+    PlatformReport {
+        platform: t.platform.clone(),
+        digest: t.digest.clone(),
+        attestation: v.attestation,
+        discoverable: v.discoverable,
+        referrers: listed,
+        predicate_types: types,
+        subjects_match: v.subjects_match,
+        statements: checks,
+        covered: v.covered,
+        reasons: v.reasons,
+        confirm: store.confirm_command(&t.digest),
+    }
+}

@@ -1,0 +1,141 @@
+//! Reads what planning needs from a store: the image, its attestation manifests, and the state
+//! of the target (existing artifacts, the `{}` blob, referrers listings).
+
+use crate::model::attestation;
+use crate::model::digest::Digest;
+use crate::model::document::{Document, ManifestView};
+use crate::model::media;
+use crate::model::statement::Statement;
+use crate::plan::image::{Conversion, LoadedImage, LoadedManifest, Observed, Problem, Raw};
+use crate::store::{Store, StoreError};
+use crate::transport::MAX_STATEMENT_BYTES;
+use std::collections::BTreeMap;
+
+/// What a reference resolved to.
+pub enum Loaded {
+    /// An image index, with its attestation manifests.
+    Index(LoadedImage),
+    /// A single image manifest (no index, so no in-index attestations).
+    Manifest(Raw, ManifestView),
+}
+
+/// An image could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The image's top document is not something we understand.
+    #[error("{digest}: {reason}")]
+    Unreadable {
+        /// Its digest.
+        digest: Digest,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads the image the store's reference names and every attestation manifest its index lists.
+/// A failing attestation manifest is recorded in `failures`; the others are still read.
+pub async fn load(store: &Store) -> Result<Loaded, LoadError> {
+    let raw = store.resolve().await?;
+    let doc = Document::parse(&raw.bytes, Some(&raw.media_type)).map_err(|e| LoadError::Unreadable {
+        digest: raw.digest.clone(),
+        reason: e.to_string(),
+    })?;
+    let view = match doc {
+        Document::Manifest(m) => return Ok(Loaded::Manifest(raw, m)),
+        Document::Index(i) => i,
+    };
+    let entries = attestation::classify(&view);
+    let mut manifests = BTreeMap::new();
+    let mut failures = Vec::new();
+    for a in &entries.attestations {
+        let d = &a.descriptor.digest;
+        if manifests.contains_key(d) {
+            continue;
+        }
+        match load_attestation(store, d).await {
+            Ok(m) => {
+                manifests.insert(d.clone(), m);
+            }
+            Err(message) => failures.push(Problem {
+                digest: d.clone(),
+                message,
+            }),
+        }
+    }
+    Ok(Loaded::Index(LoadedImage {
+        index: raw,
+        view,
+        entries,
+        manifests,
+        failures,
+    }))
+}
+
+async fn load_attestation(store: &Store, d: &Digest) -> Result<LoadedManifest, String> {
+    let bytes = store.manifest(d).await.map_err(|e| e.to_string())?;
+    let view = Document::parse_manifest(&bytes, None).map_err(|e| format!("attestation manifest: {e}"))?;
+    // Docker media types carry no predicate-type annotation: read it from the statement.
+    let mut statement_types = Vec::with_capacity(view.layers.len());
+    for l in &view.layers {
+        let needs = l.media_type == media::IN_TOTO && !l.annotations.contains_key(media::PREDICATE_TYPE);
+        if !needs {
+            statement_types.push(None);
+            continue;
+        }
+        let blob = store
+            .blob(&l.digest, MAX_STATEMENT_BYTES)
+            .await
+            .map_err(|e| format!("reading statement {}: {e}", l.digest))?;
+        let st = Statement::parse(&blob).map_err(|e| format!("statement {}: {e}", l.digest))?;
+        statement_types.push(Some(st.predicate_type));
+    }
+    Ok(LoadedManifest {
+        bytes,
+        view,
+        statement_types,
+    })
+}
+
+/// Reads the target state for `convs`: which artifacts exist, whether the `{}` blob is there
+/// (asked only when an artifact is missing), and each subject's referrers listing.
+/// A listing that fails is left out, which blocks that subject in the plan.
+pub async fn observe(store: &Store, convs: &[Conversion]) -> Result<(Observed, Vec<Problem>), StoreError> {
+    let mut obs = Observed::default();
+    let mut problems = Vec::new();
+    for c in convs {
+        let subject = &c.subject.digest;
+        if obs.listings.contains_key(subject) {
+            continue;
+        }
+        match store.referrers(subject).await {
+            Ok(l) => {
+                obs.listings.insert(subject.clone(), l.listing);
+            }
+            Err(e) => problems.push(Problem {
+                digest: subject.clone(),
+                message: format!("listing referrers failed: {e}"),
+            }),
+        }
+    }
+    let mut need_blob = false;
+    for c in convs {
+        let listed = obs
+            .listings
+            .get(&c.subject.digest)
+            .is_some_and(|l| l.listed().contains(&c.artifact.digest));
+        // A listed referrer exists; only unlisted ones need a HEAD.
+        let present = listed || store.manifest_exists(&c.artifact.digest).await?;
+        if present {
+            obs.present.insert(c.artifact.digest.clone());
+        } else if c.created {
+            need_blob = true;
+        }
+    }
+    if need_blob {
+        obs.empty_blob = store.blob_exists(&Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant")).await?;
+    }
+    Ok((obs, problems))
+}

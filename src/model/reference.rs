@@ -1,0 +1,254 @@
+//! Image references: `HOST[:PORT]/REPO[:TAG|@DIGEST]` (normalised the way docker does) and
+//! `oci-layout://DIR[:TAG|@DIGEST]`.
+
+use super::digest::Digest;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Docker Hub's API host; `docker.io` names are served from here.
+pub const DOCKER_HUB_API: &str = "registry-1.docker.io";
+/// The key under which docker stores Docker Hub credentials.
+pub const DOCKER_HUB_AUTH_KEY: &str = "https://index.docker.io/v1/";
+
+/// Where an image lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// An image in a registry.
+    Registry(RegistryRef),
+    /// An image in an OCI image layout directory.
+    Layout(LayoutRef),
+}
+
+/// An image in a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryRef {
+    /// The registry as written, normalised (`docker.io` for Docker Hub).
+    pub registry: String,
+    /// The repository (`library/alpine`).
+    pub repository: String,
+    /// The tag, if one was given (or `latest` when neither tag nor digest was).
+    pub tag: Option<String>,
+    /// The digest, if one was given.
+    pub digest: Option<Digest>,
+}
+
+/// An image in an OCI layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutRef {
+    /// The layout directory.
+    pub dir: PathBuf,
+    /// The `org.opencontainers.image.ref.name` to select.
+    pub tag: Option<String>,
+    /// The digest to select.
+    pub digest: Option<Digest>,
+}
+
+/// A reference could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference {input:?}: {reason}")]
+pub struct RefError {
+    /// What the user wrote.
+    pub input: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl RegistryRef {
+    /// The host the API is served from (`registry-1.docker.io` for Docker Hub).
+    pub fn api_host(&self) -> &str {
+        if self.registry == "docker.io" {
+            DOCKER_HUB_API
+        } else {
+            &self.registry
+        }
+    }
+
+    /// The reference to fetch: the digest when given, else the tag.
+    pub fn reference(&self) -> String {
+        match (&self.digest, &self.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".into(),
+        }
+    }
+
+    /// `registry/repository`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+
+    /// `registry/repository@digest`.
+    pub fn with_digest(&self, d: &Digest) -> String {
+        format!("{}/{}@{}", self.registry, self.repository, d)
+    }
+}
+
+impl fmt::Display for RegistryRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for LayoutRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "oci-layout://{}", self.dir.display())?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImageRef::Registry(r) => r.fmt(f),
+            ImageRef::Layout(l) => l.fmt(f),
+        }
+    }
+}
+
+impl ImageRef {
+    /// Parses a command-line reference.
+    pub fn parse(input: &str) -> Result<ImageRef, RefError> {
+        let fail = |reason: &str| RefError {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        if let Some(rest) = input.strip_prefix("oci-layout://") {
+            return parse_layout(rest).map(ImageRef::Layout).map_err(|r| fail(&r));
+        }
+        if input.contains("://") {
+            return Err(fail("only oci-layout:// is understood as a scheme; write registries as HOST[:PORT]/REPO[:TAG|@DIGEST]"));
+        }
+        let r: oci_spec::distribution::Reference =
+            input.parse().map_err(|e: oci_spec::distribution::ParseError| fail(&e.to_string()))?;
+        let digest = r
+            .digest()
+            .map(Digest::parse)
+            .transpose()
+            .map_err(|e| fail(&e.to_string()))?;
+        // oci-spec fills in "latest" when neither is given, like docker does; a digest without an
+        // explicit tag must not grow one.
+        let name_part = input.split('@').next().unwrap_or("");
+        let explicit_tag = name_part.rsplit('/').next().unwrap_or("").contains(':');
+        let tag = match &digest {
+            Some(_) if !explicit_tag => None,
+            _ => r.tag().map(str::to_string),
+        };
+        Ok(ImageRef::Registry(RegistryRef {
+            registry: r.registry().to_string(),
+            repository: r.repository().to_string(),
+            tag,
+            digest,
+        }))
+    }
+}
+
+fn parse_layout(rest: &str) -> Result<LayoutRef, String> {
+    if rest.is_empty() {
+        return Err("missing directory after oci-layout://".into());
+    }
+    let (path_part, digest) = match rest.rsplit_once('@') {
+        Some((p, d)) if d.contains(':') => (p, Some(Digest::parse(d).map_err(|e| e.to_string())?)),
+        _ => (rest, None),
+    };
+    // A tag follows the last ':' after the last '/', as in oras's `--oci-layout dir:tag`.
+    let last_slash = path_part.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let (dir, tag) = match path_part[last_slash..].rfind(':') {
+        Some(i) => {
+            let at = last_slash + i;
+            (&path_part[..at], Some(path_part[at + 1..].to_string()))
+        }
+        None => (path_part, None),
+    };
+    if dir.is_empty() {
+        return Err("missing directory after oci-layout://".into());
+    }
+    if let Some(t) = &tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if !ok {
+            return Err(format!("invalid tag {t:?}"));
+        }
+    }
+    Ok(LayoutRef {
+        dir: PathBuf::from(dir),
+        tag,
+        digest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+    fn reg(s: &str) -> RegistryRef {
+        match ImageRef::parse(s).unwrap() {
+            ImageRef::Registry(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn docker_normalisation() {
+        let r = reg("alpine");
+        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("docker.io", "library/alpine", Some("latest")));
+        assert_eq!(r.api_host(), DOCKER_HUB_API);
+        let r = reg("index.docker.io/foo/bar:1");
+        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("docker.io", "foo/bar"));
+        let r = reg("localhost:5000/a/b/c:v1");
+        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("localhost:5000", "a/b/c", Some("v1")));
+        assert_eq!(r.api_host(), "localhost:5000");
+        let r = reg(&format!("127.0.0.1:5000/seed/app@{D}"));
+        assert_eq!(r.tag, None);
+        assert_eq!(r.digest.as_ref().unwrap().as_str(), D);
+        assert_eq!(r.reference(), D);
+        let r = reg(&format!("127.0.0.1:5000/seed/app:1@{D}"));
+        assert_eq!(r.tag.as_deref(), Some("1"));
+        assert_eq!(r.to_string(), format!("127.0.0.1:5000/seed/app:1@{D}"));
+    }
+
+    #[test]
+    fn rejects_bad_refs() {
+        for s in ["", "reg.example/UPPER", "a/b:", "a@sha256:abc", "https://x/y", "a b"] {
+            assert!(ImageRef::parse(s).is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn layout_refs() {
+        let l = match ImageRef::parse("oci-layout://./out/app:1").unwrap() {
+            ImageRef::Layout(l) => l,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(l.dir, PathBuf::from("./out/app"));
+        assert_eq!(l.tag.as_deref(), Some("1"));
+        let l = match ImageRef::parse(&format!("oci-layout:///tmp/x@{D}")).unwrap() {
+            ImageRef::Layout(l) => l,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((l.dir.to_str().unwrap(), l.tag.as_deref()), ("/tmp/x", None));
+        assert_eq!(l.digest.unwrap().as_str(), D);
+        let l = match ImageRef::parse("oci-layout://dir.v1/sub").unwrap() {
+            ImageRef::Layout(l) => l,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((l.dir.to_str().unwrap(), l.tag), ("dir.v1/sub", None));
+        assert!(ImageRef::parse("oci-layout://").is_err());
+        assert!(ImageRef::parse("oci-layout://d:bad tag").is_err());
+    }
+}

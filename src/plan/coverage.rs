@@ -1,0 +1,158 @@
+//! Coverage of one platform manifest: is there an attestation, can a client discover it, and do
+//! its statements name this manifest? Pure: the caller gathers the facts.
+
+use super::image::Via;
+use crate::model::digest::Digest;
+use serde::Serialize;
+
+/// Which form of attestation exists for a platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Found {
+    /// An OCI 1.1 artifact (discoverable or not).
+    Artifact,
+    /// Only BuildKit's legacy in-index form.
+    Legacy,
+    /// None at all.
+    None,
+}
+
+/// The check of one in-toto layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementCheck {
+    /// The attestation manifest holding the layer.
+    pub manifest: Digest,
+    /// The layer.
+    pub layer: Digest,
+    /// Its predicate type, when readable.
+    pub predicate_type: Option<String>,
+    /// Whether every `subject[].digest.sha256` equals the platform manifest digest.
+    pub subject_matches: bool,
+    /// Why the layer could not be checked, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The facts about one platform manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Attestation manifests named in the index: `(digest, is_artifact)`.
+    pub in_index: Vec<(Digest, bool)>,
+    /// How referrers are listed (`None`: listing failed, see `listing_error`).
+    pub via: Option<Via>,
+    /// Attestation referrers listed.
+    pub listed: Vec<Digest>,
+    /// Why listing failed.
+    pub listing_error: Option<String>,
+    /// Per in-toto layer of the attestations checked.
+    pub statements: Vec<StatementCheck>,
+}
+
+/// The verdict for one platform manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// Which attestation form exists.
+    pub attestation: Found,
+    /// How it is discoverable.
+    pub discoverable: Via,
+    /// Whether every statement's subjects name this manifest (`None`: no statement checked).
+    pub subjects_match: Option<bool>,
+    /// Covered = discoverable and every statement names this manifest.
+    pub covered: bool,
+    /// Why it is not covered (empty when covered).
+    pub reasons: Vec<String>,
+}
+
+/// Judges one platform manifest.
+pub fn judge(f: &Facts) -> Verdict {
+    let attestation = if !f.listed.is_empty() || f.in_index.iter().any(|(_, art)| *art) {
+        Found::Artifact
+    } else if !f.in_index.is_empty() {
+        Found::Legacy
+    } else {
+        Found::None
+    };
+    let discoverable = match f.via {
+        Some(v) if !f.listed.is_empty() => v,
+        _ => Via::None,
+    };
+    let checked: Vec<&StatementCheck> = f.statements.iter().collect();
+    let subjects_match = if checked.is_empty() {
+        None
+    } else {
+        Some(checked.iter().all(|s| s.subject_matches && s.error.is_none()))
+    };
+    let mut reasons = Vec::new();
+    if let Some(e) = &f.listing_error {
+        reasons.push(format!("referrers could not be listed: {e}"));
+    }
+    match (attestation, discoverable) {
+        (Found::None, _) => reasons.push("no attestation".into()),
+        (Found::Legacy, Via::None) => reasons.push("legacy attestation only: not discoverable as a referrer (run referrify convert)".into()),
+        (Found::Artifact, Via::None) if f.listing_error.is_none() => {
+            reasons.push("attestation artifact exists but is not listed as a referrer (run referrify convert)".into())
+        }
+        _ => {}
+    }
+    for s in &f.statements {
+        if let Some(e) = &s.error {
+            reasons.push(format!("layer {} of {}: {e}", s.layer.short(), s.manifest.short()));
+        } else if !s.subject_matches {
+            reasons.push(format!(
+                "layer {} of {} ({}): in-toto subject does not name this manifest",
+                s.layer.short(),
+                s.manifest.short(),
+                s.predicate_type.as_deref().unwrap_or("unknown predicate")
+            ));
+        }
+    }
+    if attestation != Found::None && checked.is_empty() && f.listing_error.is_none() {
+        reasons.push("no in-toto statement found in the attestation".into());
+    }
+    let covered = discoverable != Via::None && subjects_match == Some(true) && reasons.is_empty();
+    Verdict {
+        attestation,
+        discoverable,
+        subjects_match,
+        covered,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(n: u8) -> Digest {
+        Digest::sha256(&[n])
+    }
+
+    fn st(ok: bool) -> StatementCheck {
+        StatementCheck { manifest: d(1), layer: d(2), predicate_type: Some("p".into()), subject_matches: ok, error: None }
+    }
+
+    #[test]
+    fn verdicts() {
+        let legacy = Facts { in_index: vec![(d(1), false)], via: Some(Via::Tag), listed: vec![], listing_error: None, statements: vec![st(true)] };
+        let v = judge(&legacy);
+        assert_eq!((v.attestation, v.discoverable, v.covered), (Found::Legacy, Via::None, false));
+
+        let done = Facts { listed: vec![d(3)], ..legacy.clone() };
+        let v = judge(&done);
+        assert_eq!((v.attestation, v.discoverable, v.covered), (Found::Artifact, Via::Tag, true));
+        assert!(v.reasons.is_empty());
+
+        let mismatch = Facts { statements: vec![st(true), st(false)], ..done.clone() };
+        let v = judge(&mismatch);
+        assert!(!v.covered);
+        assert_eq!(v.subjects_match, Some(false));
+
+        let none = Facts { in_index: vec![], via: Some(Via::Api), listed: vec![], listing_error: None, statements: vec![] };
+        let v = judge(&none);
+        assert_eq!((v.attestation, v.covered), (Found::None, false));
+        assert_eq!(v.reasons, ["no attestation"]);
+
+        let failed = Facts { via: None, listing_error: Some("HTTP 500".into()), ..legacy };
+        assert!(!judge(&failed).covered);
+    }
+}

@@ -1,0 +1,7 @@
+//! Pure decisions: what to create, push and tag. Everything here is data in, data out.
+
+pub mod artifact;
+pub mod coverage;
+pub mod image;
+pub mod referrers;
+pub mod rewrite;

@@ -1,0 +1,180 @@
+//! The referrers tag schema (distribution-spec v1.1.1 "Referrers Tag Schema"): tag names,
+//! referrer descriptors and the read → merge → write of the `sha256-<hex>` index.
+
+use crate::model::digest::Digest;
+use crate::model::document::{Document, ManifestView};
+use crate::model::{gojson, jsonspan, media};
+use serde_json::{json, Map, Value};
+
+/// The tag that holds the referrers of `subject`: the algorithm truncated to 32 characters, `-`,
+/// the encoded part truncated to 64, anything outside `[a-zA-Z0-9._-]` replaced with `-`
+/// (distribution-spec HEAD e839150a; the same as regclient `FallbackTag`).
+pub fn fallback_tag(subject: &Digest) -> String {
+    let clean = |s: &str, n: usize| -> String {
+        s.chars()
+            .take(n)
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+            .collect()
+    };
+    format!("{}-{}", clean(subject.algorithm(), 32), clean(subject.encoded(), 64))
+}
+
+/// The descriptor a referrers list carries for manifest `m` (bytes `bytes`): `mediaType`,
+/// `digest`, `size`, the manifest's `annotations`, and `artifactType` (the manifest's, else its
+/// config media type), in Go field order (formats.md §5(e)).
+pub fn referrer_descriptor(bytes: &[u8], m: &ManifestView) -> Value {
+    let mut d = Map::new();
+    let mt = if m.media_type.is_empty() { media::OCI_MANIFEST } else { &m.media_type };
+    d.insert("mediaType".into(), json!(mt));
+    d.insert("digest".into(), json!(Digest::sha256(bytes).as_str()));
+    d.insert("size".into(), json!(bytes.len()));
+    if !m.annotations.is_empty() {
+        d.insert("annotations".into(), json!(m.annotations));
+    }
+    let at = m
+        .artifact_type
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| m.config.media_type.clone());
+    d.insert("artifactType".into(), json!(at));
+    Value::Object(d)
+}
+
+/// Why an existing `sha256-<hex>` tag cannot be used as a referrers index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TagIndexError {
+    /// The tag holds something that is not an OCI image index; it is never overwritten.
+    #[error("tag {tag} holds {what}, not an OCI image index; refusing to overwrite it")]
+    NotAnIndex {
+        /// The tag.
+        tag: String,
+        /// What it holds.
+        what: String,
+    },
+    /// The tag resolves to the subject itself (GitLab serves the subject for `sha256-<hex>`).
+    #[error("tag {tag} resolves to the subject {subject} itself, not to a referrers index")]
+    IsSubject {
+        /// The tag.
+        tag: String,
+        /// The subject.
+        subject: Digest,
+    },
+}
+
+/// Reads an existing tag-schema index: `Ok(digests)` of its entries when it is a usable referrers
+/// index for `subject`.
+pub fn read_tag_index(bytes: &[u8], subject: &Digest) -> Result<Vec<(Digest, Option<String>)>, TagIndexError> {
+    let tag = fallback_tag(subject);
+    if Digest::sha256(bytes) == *subject {
+        return Err(TagIndexError::IsSubject {
+            tag,
+            subject: subject.clone(),
+        });
+    }
+    let what = |s: String| TagIndexError::NotAnIndex { tag: tag.clone(), what: s };
+    match Document::parse(bytes, None) {
+        Ok(Document::Index(i)) if i.media_type == media::OCI_INDEX || i.media_type.is_empty() => {
+            if jsonspan::top_member(bytes, "manifests").ok().flatten().is_none() {
+                return Err(what("an index without a manifests array".into()));
+            }
+            Ok(i.manifests.into_iter().map(|d| (d.digest, d.artifact_type)).collect())
+        }
+        Ok(Document::Index(i)) => Err(what(format!("an index of type {}", i.media_type))),
+        Ok(Document::Manifest(m)) => Err(what(format!("an image manifest ({})", m.media_type))),
+        Err(e) => Err(what(format!("unreadable content ({e})"))),
+    }
+}
+
+/// Merges `additions` (descriptor values from [`referrer_descriptor`]) into the tag index `existing`
+/// (`None` = the tag does not exist). Existing entries are kept byte for byte; additions already
+/// present (same digest) are skipped. `Ok(None)` means nothing changes and nothing is written.
+pub fn merge(
+    existing: Option<&[u8]>,
+    subject: &Digest,
+    additions: &[Value],
+) -> Result<Option<Vec<u8>>, TagIndexError> {
+    let present: Vec<String> = match existing {
+        Some(bytes) => read_tag_index(bytes, subject)?
+            .into_iter()
+            .map(|(d, _)| d.to_string())
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut seen = present.clone();
+    let mut new_items = Vec::new();
+    for add in additions {
+        let digest = add.get("digest").and_then(Value::as_str).unwrap_or("").to_string();
+        if !seen.contains(&digest) {
+            seen.push(digest);
+            new_items.push(add);
+        }
+    }
+    if new_items.is_empty() {
+        return Ok(None);
+    }
+    let Some(bytes) = existing else {
+        let mut m = Map::new();
+        m.insert("schemaVersion".into(), json!(2));
+        m.insert("mediaType".into(), json!(media::OCI_INDEX));
+        m.insert("manifests".into(), Value::Array(new_items.into_iter().cloned().collect()));
+        return Ok(Some(gojson::to_compact(&Value::Object(m))));
+    };
+    // read_tag_index checked that the manifests array exists, so these cannot fail on valid JSON.
+    let not_index = |e: jsonspan::SpanError| TagIndexError::NotAnIndex {
+        tag: fallback_tag(subject),
+        what: format!("unscannable JSON ({e})"),
+    };
+    let arr = jsonspan::top_member(bytes, "manifests")
+        .map_err(not_index)?
+        .ok_or_else(|| not_index(jsonspan::SpanError { at: 0, what: "manifests" }))?;
+    let indent = jsonspan::element_indent(bytes, arr.clone()).map_err(not_index)?;
+    let encoded: Vec<Vec<u8>> = new_items
+        .iter()
+        .map(|v| match &indent {
+            Some(p) => gojson::to_indent_prefixed(v, p),
+            None => gojson::to_compact(v),
+        })
+        .collect();
+    if bytes.get(arr.start) != Some(&b'[') {
+        // `"manifests": null`: replace the null with a fresh array.
+        let mut out = b"[".to_vec();
+        out.extend(encoded.join(&b","[..]));
+        out.push(b']');
+        return Ok(Some(jsonspan::splice(bytes, vec![(arr, out)])));
+    }
+    jsonspan::append_to_array(bytes, arr, &encoded)
+        .map(Some)
+        .map_err(not_index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Digest {
+        Digest::parse(s).unwrap()
+    }
+
+    #[test]
+    fn tag_names() {
+        let s = d("sha256:23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827");
+        assert_eq!(fallback_tag(&s), "sha256-23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827");
+        let long = d(&format!("sha512:{}", "a".repeat(128)));
+        assert_eq!(fallback_tag(&long), format!("sha512-{}", "a".repeat(64)));
+        let odd = d(&format!("{}+b64:ab=c_d-e", "x".repeat(40)));
+        assert_eq!(fallback_tag(&odd), format!("{}-ab-c_d-e", "x".repeat(32)));
+    }
+
+    #[test]
+    fn refuses_non_index_and_subject() {
+        let s = d("sha256:23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827");
+        let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+        assert!(matches!(merge(Some(manifest), &s, &[json!({"digest":"x"})]), Err(TagIndexError::NotAnIndex { .. })));
+        let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}"#;
+        assert!(matches!(merge(Some(list), &s, &[]), Err(TagIndexError::NotAnIndex { .. })));
+        assert!(matches!(merge(Some(b"hello"), &s, &[]), Err(TagIndexError::NotAnIndex { .. })));
+        let idx = br#"{"schemaVersion":2,"manifests":[]}"#.to_vec();
+        let sd = Digest::sha256(&idx);
+        assert!(matches!(merge(Some(&idx), &sd, &[]), Err(TagIndexError::IsSubject { .. })));
+    }
+}

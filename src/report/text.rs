@@ -1,0 +1,177 @@
+//! Human-readable rendering of reports. Every string that came from outside goes through
+//! [`sanitize`].
+
+use super::sanitize::sanitize;
+use super::{CheckReport, ConvertReport};
+use crate::plan::coverage::Found;
+use crate::plan::image::Via;
+use std::fmt::Write as _;
+
+fn via(v: Via) -> &'static str {
+    match v {
+        Via::Api => "referrers API",
+        Via::Tag => "referrers tag",
+        Via::Layout => "layout index.json",
+        Via::None => "not discoverable",
+    }
+}
+
+fn short_type(t: &str) -> String {
+    let t = t.trim_start_matches("https://");
+    sanitize(t)
+}
+
+/// Renders a convert report.
+pub fn convert(r: &ConvertReport, verbose: bool) -> String {
+    let mut o = String::new();
+    let would = if r.dry_run { "would " } else { "" };
+    for img in &r.images {
+        let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
+        let _ = writeln!(o, "{}  {}  {}", sanitize(&img.reference), digest, img.status);
+        if let Some(e) = &img.error {
+            let _ = writeln!(o, "  error: {}", sanitize(e));
+        }
+        for a in &img.attestations {
+            let action = match a.state {
+                "already-done" => format!("already discoverable ({})", via(a.via)),
+                "blocked" | "failed" => format!("{}: {}", a.state, sanitize(a.reason.as_deref().unwrap_or(""))),
+                _ => {
+                    let mut parts = Vec::new();
+                    if a.pushed {
+                        parts.push(format!("{would}push artifact"));
+                    }
+                    if let Some(t) = &a.referrers_tag {
+                        parts.push(format!("{would}list it in tag {}", short_tag(t)));
+                    }
+                    if a.via == Via::Layout {
+                        parts.push(format!("{would}add it to index.json"));
+                    }
+                    if a.via == Via::Api && !a.pushed {
+                        parts.push("listed by the referrers API".into());
+                    }
+                    let mut s = parts.join(", ");
+                    match a.verified {
+                        Some(true) => s.push_str(&format!("; verified via {}", via(a.via))),
+                        Some(false) => s.push_str("; NOT found when listing referrers"),
+                        None => {}
+                    }
+                    s
+                }
+            };
+            let arrow = if a.created {
+                format!("{} -> {}", a.source.short(), a.artifact.short())
+            } else {
+                format!("{} (already an artifact)", a.artifact.short())
+            };
+            let _ = writeln!(o, "  {:<14} {}  {}", sanitize(&a.platform), arrow, action);
+            if verbose {
+                let types: Vec<String> = a.predicate_types.iter().map(|t| short_type(t)).collect();
+                let _ = writeln!(o, "  {:<14} predicates: {}", "", types.join(", "));
+                let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&a.confirm));
+            }
+        }
+        for p in &img.problems {
+            let _ = writeln!(o, "  problem: {}: {}", p.digest.short(), sanitize(&p.message));
+        }
+        for p in &img.skipped {
+            let _ = writeln!(o, "  skipped: {}: {}", p.digest.short(), sanitize(&p.message));
+        }
+        if let Some(ix) = &img.index_rewrite {
+            let tags = if ix.tags_moved.is_empty() { String::new() } else { format!(" (moved: {})", ix.tags_moved.join(", ")) };
+            let _ = writeln!(o, "  index {}{} -> {}{}", would, ix.old.short(), ix.new.short(), sanitize(&tags));
+        }
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        o,
+        "{} image{}, {} attestation{}: {} {}, {} already done, {} failed{}",
+        s.images,
+        plural(s.images),
+        s.attestations,
+        plural(s.attestations),
+        s.converted,
+        if r.dry_run { "to convert" } else { "made discoverable" },
+        s.already_done,
+        s.failed,
+        if r.dry_run { " (dry run: nothing written)" } else { "" }
+    );
+    o
+}
+
+fn short_tag(t: &str) -> String {
+    if t.len() > 19 {
+        format!("{}…", &t[..19])
+    } else {
+        t.to_string()
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Renders a check report.
+pub fn check(r: &CheckReport) -> String {
+    let mut o = String::new();
+    for img in &r.images {
+        let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
+        let _ = writeln!(o, "{}  {}", sanitize(&img.reference), digest);
+        if let Some(e) = &img.error {
+            let _ = writeln!(o, "  error: {}", sanitize(e));
+            continue;
+        }
+        let _ = writeln!(o, "  {:<14} {:<20} {:<11} {:<17} {:<9} PREDICATES", "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS");
+        for p in &img.platforms {
+            let att = match p.attestation {
+                Found::Artifact => "artifact",
+                Found::Legacy => "legacy",
+                Found::None => "none",
+            };
+            let disc = match p.discoverable {
+                Via::Api => "api",
+                Via::Tag => "tag",
+                Via::Layout => "layout",
+                Via::None => "none",
+            };
+            let subj = match p.subjects_match {
+                Some(true) => "ok",
+                Some(false) => "MISMATCH",
+                None => "-",
+            };
+            let types: Vec<String> = p.predicate_types.iter().map(|t| short_type(t)).collect();
+            let mark = if p.covered { "" } else { "  <- gap" };
+            let _ = writeln!(
+                o,
+                "  {:<14} {:<20} {:<11} {:<17} {:<9} {}{}",
+                sanitize(&p.platform),
+                p.digest.short(),
+                att,
+                disc,
+                subj,
+                if types.is_empty() { "-".to_string() } else { types.join(", ") },
+                mark
+            );
+            for reason in &p.reasons {
+                let _ = writeln!(o, "  {:<14} why: {}", "", sanitize(reason));
+            }
+            let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&p.confirm));
+        }
+        for p in &img.problems {
+            let _ = writeln!(o, "  problem: {}: {}", p.digest.short(), sanitize(&p.message));
+        }
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        o,
+        "coverage: {} of {} platform manifest{} covered{}",
+        s.covered,
+        s.platforms,
+        plural(s.platforms),
+        if s.failed_images > 0 { format!(", {} image{} could not be read", s.failed_images, plural(s.failed_images)) } else { String::new() }
+    );
+    o
+}

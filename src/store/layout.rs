@@ -1,0 +1,322 @@
+//! An OCI image layout directory (image-spec v1.1.1 `image-layout.md`) as a store: `index.json`
+//! plus `blobs/<alg>/<encoded>`. Referrers are the manifests reachable from `index.json` whose
+//! subject is the image, which is how `oras discover --oci-layout` finds them. Files are written
+//! to a temporary name and renamed, so a crash never leaves a half-written blob or index.
+
+use super::{ReferrersListing, StoreError};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document, IndexView};
+use crate::model::reference::LayoutRef;
+use crate::model::{gojson, jsonspan, media};
+use crate::plan::image::{Listing, Raw};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// `index.json` is small in practice; this bounds a hostile one.
+const MAX_INDEX_JSON: usize = 64 * 1024 * 1024;
+
+/// An OCI layout directory.
+pub struct LayoutStore {
+    /// The layout reference.
+    pub reference: LayoutRef,
+    /// Subjects of manifests read so far (`None`: no subject).
+    subjects: Mutex<BTreeMap<Digest, Option<Digest>>>,
+}
+
+impl LayoutStore {
+    /// Opens the layout at `reference.dir`; fails when it is not an OCI layout.
+    pub fn open(reference: LayoutRef) -> Result<LayoutStore, StoreError> {
+        let marker = reference.dir.join("oci-layout");
+        if !marker.is_file() {
+            return Err(StoreError::Layout {
+                path: reference.dir.display().to_string(),
+                message: "not an OCI image layout (no oci-layout file)".into(),
+            });
+        }
+        let s = LayoutStore {
+            reference,
+            subjects: Mutex::new(BTreeMap::new()),
+        };
+        s.index_json()?;
+        Ok(s)
+    }
+
+    fn err(path: &Path, message: impl Into<String>) -> StoreError {
+        StoreError::Layout {
+            path: path.display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn index_path(&self) -> PathBuf {
+        self.reference.dir.join("index.json")
+    }
+
+    fn read_index_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        let p = self.index_path();
+        let bytes = read_limited(&p, MAX_INDEX_JSON)?;
+        Ok(bytes)
+    }
+
+    fn index_json(&self) -> Result<IndexView, StoreError> {
+        let bytes = self.read_index_bytes()?;
+        Document::parse_index(&bytes, Some(media::OCI_INDEX)).map_err(|e| Self::err(&self.index_path(), e.to_string()))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        // Digest::parse allows only [a-z0-9+._-] and [a-zA-Z0-9=_-]: no path separators.
+        self.reference
+            .dir
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.encoded())
+    }
+
+    pub(super) async fn resolve(&self) -> Result<Raw, StoreError> {
+        let index = self.index_json()?;
+        let r = &self.reference;
+        let chosen: Descriptor = if let Some(d) = &r.digest {
+            match index.manifests.iter().find(|m| &m.digest == d) {
+                Some(m) => m.clone(),
+                None => {
+                    let bytes = self.blob(d, crate::transport::MAX_MANIFEST_BYTES).await?;
+                    let media_type = super::registry::body_media_type(&bytes).unwrap_or_default();
+                    return Ok(Raw { bytes, digest: d.clone(), media_type });
+                }
+            }
+        } else if let Some(t) = &r.tag {
+            index
+                .manifests
+                .iter()
+                .find(|m| m.annotations.get(media::REF_NAME) == Some(t))
+                .cloned()
+                .ok_or_else(|| StoreError::NotFound(format!("tag {t:?} in {}", self.index_path().display())))?
+        } else {
+            let images: Vec<&Descriptor> = index
+                .manifests
+                .iter()
+                .filter(|m| m.artifact_type.is_none() && (media::is_index(&m.media_type) || media::is_manifest(&m.media_type)))
+                .collect();
+            match images.as_slice() {
+                [one] => (*one).clone(),
+                [] => return Err(StoreError::NotFound(format!("an image in {}", self.index_path().display()))),
+                many => {
+                    let names: Vec<String> = many
+                        .iter()
+                        .map(|m| m.annotations.get(media::REF_NAME).cloned().unwrap_or_else(|| m.digest.to_string()))
+                        .collect();
+                    return Err(Self::err(
+                        &self.index_path(),
+                        format!("holds {} images ({}); name one with :TAG or @DIGEST", many.len(), names.join(", ")),
+                    ));
+                }
+            }
+        };
+        let bytes = self.blob(&chosen.digest, crate::transport::MAX_MANIFEST_BYTES).await?;
+        let media_type = super::registry::body_media_type(&bytes).unwrap_or(chosen.media_type);
+        Ok(Raw {
+            bytes,
+            digest: chosen.digest,
+            media_type,
+        })
+    }
+
+    pub(super) async fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        self.blob(digest, crate::transport::MAX_MANIFEST_BYTES).await
+    }
+
+    pub(super) async fn manifest_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.blob_exists(digest).await
+    }
+
+    pub(super) async fn blob(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>, StoreError> {
+        let p = self.blob_path(digest);
+        if !p.is_file() {
+            return Err(StoreError::NotFound(format!("blob {digest} in {}", self.reference.dir.display())));
+        }
+        let bytes = read_limited(&p, limit)?;
+        if digest.verify(&bytes) == Some(false) {
+            return Err(Self::err(&p, format!("content does not match digest {digest} (it hashes to {})", Digest::sha256(&bytes))));
+        }
+        Ok(bytes)
+    }
+
+    pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
+        Ok(self.blob_path(digest).is_file())
+    }
+
+    /// Digests of manifests reachable from `index.json` (its entries and the entries of the
+    /// indexes it lists, two levels deep).
+    fn reachable(&self) -> Result<Vec<Descriptor>, StoreError> {
+        let index = self.index_json()?;
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut frontier: Vec<(Descriptor, u8)> = index.manifests.into_iter().map(|d| (d, 0)).collect();
+        while let Some((d, depth)) = frontier.pop() {
+            if !seen.insert(d.digest.clone()) {
+                continue;
+            }
+            if media::is_index(&d.media_type) && depth < 2 {
+                if let Ok(bytes) = read_limited(&self.blob_path(&d.digest), crate::transport::MAX_MANIFEST_BYTES) {
+                    if let Ok(child) = Document::parse_index(&bytes, None) {
+                        frontier.extend(child.manifests.into_iter().map(|c| (c, depth + 1)));
+                    }
+                }
+            }
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
+        let mut descriptors = Vec::new();
+        for d in self.reachable()? {
+            if !media::is_manifest(&d.media_type) {
+                continue;
+            }
+            let known = self.subjects.lock().unwrap_or_else(|e| e.into_inner()).get(&d.digest).cloned();
+            let (subj, artifact_type) = match known {
+                Some(s) => (s, d.artifact_type.clone()),
+                None => {
+                    let Ok(bytes) = read_limited(&self.blob_path(&d.digest), crate::transport::MAX_MANIFEST_BYTES) else { continue };
+                    let Ok(m) = Document::parse_manifest(&bytes, None) else { continue };
+                    let s = m.subject.map(|s| s.digest);
+                    self.subjects.lock().unwrap_or_else(|e| e.into_inner()).insert(d.digest.clone(), s.clone());
+                    (s, d.artifact_type.clone().or(m.artifact_type))
+                }
+            };
+            if subj.as_ref() == Some(subject) {
+                let mut d = d;
+                d.artifact_type = d.artifact_type.or(artifact_type);
+                descriptors.push(d);
+            }
+        }
+        Ok(ReferrersListing {
+            listing: Listing::Layout {
+                listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
+            },
+            descriptors,
+        })
+    }
+
+    pub(super) async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        if digest.verify(bytes) != Some(true) {
+            return Err(Self::err(&self.blob_path(digest), "refusing to write bytes that do not match their digest"));
+        }
+        let p = self.blob_path(digest);
+        if p.is_file() {
+            return Ok(());
+        }
+        write_atomic(&p, bytes)
+    }
+
+    pub(super) async fn put_manifest(&self, digest: &Digest, _media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_blob(digest, bytes).await
+    }
+
+    /// Appends descriptors to `index.json` (skipping digests already listed there), keeping
+    /// every existing byte.
+    pub async fn add_to_index(&self, descriptors: &[serde_json::Value]) -> Result<usize, StoreError> {
+        let p = self.index_path();
+        let bytes = self.read_index_bytes()?;
+        let index = Document::parse_index(&bytes, Some(media::OCI_INDEX)).map_err(|e| Self::err(&p, e.to_string()))?;
+        let present: BTreeSet<String> = index.manifests.iter().map(|m| m.digest.to_string()).collect();
+        let new: Vec<&serde_json::Value> = descriptors
+            .iter()
+            .filter(|d| d.get("digest").and_then(|v| v.as_str()).is_some_and(|d| !present.contains(d)))
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let arr = jsonspan::top_member(&bytes, "manifests")
+            .map_err(|e| Self::err(&p, e.to_string()))?
+            .ok_or_else(|| Self::err(&p, "index.json has no manifests array"))?;
+        let indent = jsonspan::element_indent(&bytes, arr.clone()).map_err(|e| Self::err(&p, e.to_string()))?;
+        let encoded: Vec<Vec<u8>> = new
+            .iter()
+            .map(|v| match &indent {
+                Some(pfx) => gojson::to_indent_prefixed(v, pfx),
+                None => gojson::to_compact(v),
+            })
+            .collect();
+        let out = jsonspan::append_to_array(&bytes, arr, &encoded).map_err(|e| Self::err(&p, e.to_string()))?;
+        write_atomic(&p, &out)?;
+        Ok(new.len())
+    }
+
+    /// Points every `index.json` entry for `old` at `new` (digest and size), keeping annotations.
+    pub async fn repoint(&self, old: &Digest, new: &Digest, size: u64) -> Result<usize, StoreError> {
+        let p = self.index_path();
+        let bytes = self.read_index_bytes()?;
+        let arr = jsonspan::top_member(&bytes, "manifests")
+            .map_err(|e| Self::err(&p, e.to_string()))?
+            .ok_or_else(|| Self::err(&p, "index.json has no manifests array"))?;
+        let index = Document::parse_index(&bytes, Some(media::OCI_INDEX)).map_err(|e| Self::err(&p, e.to_string()))?;
+        let updates: Vec<crate::plan::rewrite::EntryUpdate> = index
+            .manifests
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| &m.digest == old)
+            .map(|(position, _)| crate::plan::rewrite::EntryUpdate {
+                position,
+                digest: new.clone(),
+                size,
+            })
+            .collect();
+        let _ = arr;
+        if updates.is_empty() {
+            return Ok(0);
+        }
+        let out = crate::plan::rewrite::rewrite_index(&bytes, &updates).map_err(|e| Self::err(&p, e.to_string()))?;
+        write_atomic(&p, &out)?;
+        Ok(updates.len())
+    }
+
+    pub(super) fn name(&self) -> String {
+        self.reference.dir.display().to_string()
+    }
+
+    pub(super) fn confirm_command(&self, subject: &Digest) -> String {
+        format!(
+            "oras discover --oci-layout --artifact-type {} {}@{}",
+            media::ATTESTATION_ARTIFACT_TYPE,
+            self.reference.dir.display(),
+            subject
+        )
+    }
+}
+
+fn read_limited(p: &Path, limit: usize) -> Result<Vec<u8>, StoreError> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(p).map_err(|e| LayoutStore::err(p, e.to_string()))?;
+    let mut out = Vec::new();
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| LayoutStore::err(p, e.to_string()))?;
+    if out.len() > limit {
+        return Err(LayoutStore::err(p, format!("larger than the {limit}-byte limit")));
+    }
+    Ok(out)
+}
+
+fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write as _;
+    let dir = p.parent().ok_or_else(|| LayoutStore::err(p, "no parent directory"))?;
+    std::fs::create_dir_all(dir).map_err(|e| LayoutStore::err(dir, e.to_string()))?;
+    let tmp = dir.join(format!(
+        ".{}.referrify-{}.tmp",
+        p.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+        std::process::id()
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, p)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        LayoutStore::err(p, e.to_string())
+    })
+}

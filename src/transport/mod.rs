@@ -1,0 +1,772 @@
+//! A small registry client on reqwest: the calls referrify needs, with what oci-client lacks
+//! (rust-crates.md §3): no redirects followed on API calls, response headers (`Content-Type`,
+//! `OCI-Subject`, `OCI-Filters-Applied`, `Link`) surfaced, retries with backoff and `Retry-After`,
+//! one token fetch per scope, typed errors, size limits, and digest checks on everything read.
+
+pub mod challenge;
+pub mod credentials;
+pub mod error;
+pub mod retry;
+
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document};
+use crate::model::media;
+use challenge::Challenge;
+use credentials::Credential;
+use error::{describe_body, error_codes, RegistryError, Request};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode, Url};
+use retry::RetryPolicy;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, Semaphore};
+
+/// Manifests larger than this are refused (distribution-spec: clients SHOULD support 4 MB;
+/// containerd's limit is 4 × 1048 × 1048).
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1048 * 1048;
+/// In-toto statement blobs larger than this are refused (BuildKit caps attestations at 40 MiB).
+pub const MAX_STATEMENT_BYTES: usize = 48 * 1024 * 1024;
+/// Referrers pages followed through `Link` before giving up.
+pub const MAX_REFERRERS_PAGES: usize = 1000;
+
+/// How to reach a registry.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Use plain HTTP even for a host that is not on loopback.
+    pub plain_http: bool,
+    /// Retry bounds.
+    pub retry: RetryPolicy,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Requests in flight at once against this registry.
+    pub max_concurrency: usize,
+    /// Ask for push access in tokens (not needed for dry runs and checks).
+    pub push: bool,
+    /// Docker config file to read credentials from (`None`: the default location).
+    pub docker_config: Option<PathBuf>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            plain_http: false,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(60),
+            ca_file: None,
+            max_concurrency: 8,
+            push: false,
+            docker_config: None,
+        }
+    }
+}
+
+/// Whether `host` (with optional port) is a loopback name or address.
+pub fn is_loopback(host: &str) -> bool {
+    let h = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }).unwrap_or(host)
+    };
+    h == "localhost" || h.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// A fetched manifest: the exact bytes and what the registry said about them.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The body, byte for byte.
+    pub bytes: Vec<u8>,
+    /// sha256 of the body.
+    pub digest: Digest,
+    /// `Content-Type`, without parameters.
+    pub content_type: Option<String>,
+}
+
+/// What a manifest PUT returned.
+#[derive(Debug, Clone, Default)]
+pub struct Pushed {
+    /// `OCI-Subject`: set by registries with the Referrers API for manifests with a subject.
+    pub oci_subject: Option<String>,
+}
+
+/// The answer to a referrers query.
+#[derive(Debug, Clone)]
+pub enum Referrers {
+    /// The registry has the Referrers API; all pages, unfiltered by us.
+    Supported {
+        /// Every descriptor listed.
+        descriptors: Vec<Descriptor>,
+        /// The registry said it applied the `artifactType` filter.
+        filtered: bool,
+    },
+    /// The registry has no Referrers API (registries.md §3): use the tag schema.
+    Unsupported {
+        /// What it answered.
+        reason: String,
+    },
+}
+
+struct Token {
+    value: String,
+    expires: Instant,
+}
+
+#[derive(Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    tokens: HashMap<String, Token>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    host: String,
+    base: Url,
+    credential: Option<Credential>,
+    auth: Mutex<AuthState>,
+    retry: RetryPolicy,
+    push: bool,
+    permits: Semaphore,
+    requests: AtomicU64,
+}
+
+/// A client for one registry host. Clones share the connection pool, tokens and counters.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+const USER_AGENT: &str = concat!("referrify/", env!("CARGO_PKG_VERSION"));
+
+impl Client {
+    /// A client for `host` (the API host, e.g. `registry-1.docker.io` or `127.0.0.1:5000`);
+    /// `auth_registry` is the name credentials are stored under.
+    pub fn new(host: &str, auth_registry: &str, opts: &ClientOptions) -> Result<Client, RegistryError> {
+        let scheme = if opts.plain_http || is_loopback(host) { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Credentials {
+            registry: host.into(),
+            reason: format!("not a valid registry host: {e}"),
+        })?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .connect_timeout(Duration::from_secs(15))
+            .timeout(opts.timeout)
+            .pool_max_idle_per_host(opts.max_concurrency.max(1));
+        if let Some(ca) = &opts.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| RegistryError::Credentials {
+                registry: host.into(),
+                reason: format!("cannot read CA file {}: {e}", ca.display()),
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| RegistryError::Credentials {
+                registry: host.into(),
+                reason: format!("CA file {} is not a PEM certificate: {e}", ca.display()),
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| RegistryError::Credentials {
+            registry: host.into(),
+            reason: format!("cannot set up HTTP: {e}"),
+        })?;
+        let credential = match opts.docker_config.clone().or_else(credentials::config_path) {
+            Some(path) => credentials::lookup(&path, auth_registry).map_err(|reason| RegistryError::Credentials {
+                registry: auth_registry.into(),
+                reason,
+            })?,
+            None => None,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                host: host.to_string(),
+                base,
+                credential,
+                auth: Mutex::new(AuthState::default()),
+                retry: opts.retry,
+                push: opts.push,
+                permits: Semaphore::new(opts.max_concurrency.max(1)),
+                requests: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// HTTP requests sent so far (token requests and retries included).
+    pub fn request_count(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// The registry host.
+    pub fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// Whether requests go over plain HTTP.
+    pub fn is_plain_http(&self) -> bool {
+        self.inner.base.scheme() == "http"
+    }
+
+    fn url(&self, path: &str) -> Url {
+        // Paths are built from validated repository names and digests or tags only.
+        self.inner.base.join(path.trim_start_matches('/')).unwrap_or_else(|_| self.inner.base.clone())
+    }
+
+    fn scope(&self, repo: &str, write: bool) -> String {
+        if write || self.inner.push {
+            format!("repository:{repo}:pull,push")
+        } else {
+            format!("repository:{repo}:pull")
+        }
+    }
+
+    /// The `Authorization` value for a request in `scope`, fetching a token when the registry
+    /// asked for bearer auth before.
+    async fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
+        let mut st = self.inner.auth.lock().await;
+        let Some(ch) = st.challenge.clone() else {
+            return Ok(None);
+        };
+        match ch.scheme.as_str() {
+            "basic" => Ok(self.basic_header()),
+            "bearer" => {
+                if let Some(t) = st.tokens.get(scope) {
+                    if t.expires > Instant::now() {
+                        return Ok(Some(format!("Bearer {}", t.value)));
+                    }
+                }
+                let token = self.fetch_token(&ch, scope).await?;
+                let header = format!("Bearer {}", token.value);
+                st.tokens.insert(scope.to_string(), token);
+                Ok(Some(header))
+            }
+            other => Err(RegistryError::Auth {
+                registry: self.inner.host.clone(),
+                reason: format!("unsupported authentication scheme {other:?}"),
+            }),
+        }
+    }
+
+    fn basic_header(&self) -> Option<String> {
+        use base64::Engine as _;
+        match &self.inner.credential {
+            Some(Credential::Basic { username, password }) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+            )),
+            _ => None,
+        }
+    }
+
+    async fn fetch_token(&self, ch: &Challenge, scope: &str) -> Result<Token, RegistryError> {
+        let fail = |reason: String| RegistryError::Auth {
+            registry: self.inner.host.clone(),
+            reason,
+        };
+        let realm = ch.params.get("realm").ok_or_else(|| fail("bearer challenge without realm".into()))?;
+        let mut url = Url::parse(realm).map_err(|_| fail("bearer realm is not a URL".into()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(fail("bearer realm is not an http(s) URL".into()));
+        }
+        let service = ch.params.get("service").cloned().unwrap_or_default();
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let resp = match &self.inner.credential {
+            Some(Credential::IdentityToken(refresh)) => {
+                let form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                    ("service", service.as_str()),
+                    ("scope", scope),
+                    ("client_id", "referrify"),
+                    ("access_type", "offline"),
+                ];
+                let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+                self.inner
+                    .http
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+            }
+            cred => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if !service.is_empty() {
+                        q.append_pair("service", &service);
+                    }
+                    q.append_pair("scope", scope);
+                }
+                let mut req = self.inner.http.get(url.clone());
+                if let Some(Credential::Basic { username, password }) = cred {
+                    req = req.basic_auth(username, Some(password));
+                }
+                req.send().await
+            }
+        };
+        let resp = resp.map_err(|e| fail(format!("token request to {} failed: {}", Request::new("GET", &url).url, flatten(&e))))?;
+        let status = resp.status();
+        let body = read_limited(resp, 1 << 20, &Request::new("GET", &url)).await?;
+        if !status.is_success() {
+            return Err(fail(format!("token endpoint answered HTTP {}: {}", status.as_u16(), describe_body(&body))));
+        }
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let t: TokenResponse =
+            serde_json::from_slice(&body).map_err(|_| fail("token endpoint answered something that is not a token".into()))?;
+        let value = t
+            .token
+            .or(t.access_token)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| fail("token endpoint answered without a token".into()))?;
+        let life = Duration::from_secs(t.expires_in.unwrap_or(60).max(60));
+        Ok(Token {
+            value,
+            expires: Instant::now() + life - Duration::from_secs(10),
+        })
+    }
+
+    /// Sends a request with auth, retries and backoff; returns the final response whatever its
+    /// status, except 401 after one re-authentication, which is an error.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        repo: &str,
+        headers: HeaderMap,
+        body: Option<bytes::Bytes>,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let write = !matches!(method, Method::GET | Method::HEAD);
+        let scope = self.scope(repo, write);
+        let same_host = url.host_str() == self.inner.base.host_str() && url.port_or_known_default() == self.inner.base.port_or_known_default();
+        let request = Request::new(method.as_str(), &url);
+        let mut attempt = 0u32;
+        let mut reauthed = false;
+        loop {
+            attempt += 1;
+            let auth = if same_host { self.authorization(&scope).await? } else { None };
+            let mut req = self.inner.http.request(method.clone(), url.clone()).headers(headers.clone());
+            if let Some(a) = auth {
+                req = req.header(AUTHORIZATION, a);
+            }
+            if let Some(b) = &body {
+                req = req.body(b.clone());
+            }
+            let result = {
+                let _permit = self.inner.permits.acquire().await;
+                self.inner.requests.fetch_add(1, Ordering::Relaxed);
+                req.send().await
+            };
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    if attempt < self.inner.retry.max_attempts && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) {
+                        tracing::debug!(%request, attempt, "retrying after: {}", flatten(&e));
+                        tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(RegistryError::Transport {
+                        request,
+                        message: format!("{} (after {attempt} attempt{})", flatten(&e), if attempt == 1 { "" } else { "s" }),
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            if status == 401 && same_host && !reauthed {
+                reauthed = true;
+                let ch = resp
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(challenge::parse);
+                if let Some(ch) = ch {
+                    let usable = match ch.scheme.as_str() {
+                        "basic" => self.basic_header().is_some(),
+                        _ => true,
+                    };
+                    if usable {
+                        let mut st = self.inner.auth.lock().await;
+                        st.tokens.remove(&scope);
+                        st.challenge = Some(ch);
+                        drop(st);
+                        attempt -= 1;
+                        continue;
+                    }
+                }
+            }
+            if retry::retryable_status(status) && attempt < self.inner.retry.max_attempts {
+                let ra = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+                let wait = self.inner.retry.backoff(attempt, ra);
+                tracing::debug!(%request, status, attempt, ?wait, "retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == 401 || status == 403 {
+                let body = read_limited(resp, 64 * 1024, &request).await.unwrap_or_default();
+                let hint = if self.inner.credential.is_none() { " (no credentials found in the docker config for this registry)" } else { "" };
+                return Err(RegistryError::Status {
+                    request,
+                    status,
+                    detail: format!("{}{hint}", describe_body(&body)),
+                });
+            }
+            return Ok(resp);
+        }
+    }
+
+    async fn fail(&self, resp: reqwest::Response, request: Request) -> RegistryError {
+        let status = resp.status().as_u16();
+        let body = read_limited(resp, 64 * 1024, &request).await.unwrap_or_default();
+        RegistryError::Status {
+            request,
+            status,
+            detail: describe_body(&body),
+        }
+    }
+
+    /// GETs a manifest by tag or digest; `Ok(None)` when the registry says it does not exist.
+    /// The bytes are checked against the digest asked for, or else `Docker-Content-Digest`.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}"));
+        let request = Request::new("GET", &url);
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_static(media::MANIFEST_ACCEPT));
+        let resp = self.send(Method::GET, url, repo, h, None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        let content_type = content_type(resp.headers());
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
+        let expected = Digest::parse(reference).ok().or_else(|| header_digest.and_then(|h| Digest::parse(&h).ok()));
+        if let Some(exp) = expected {
+            if exp.verify(&bytes) == Some(false) {
+                return Err(RegistryError::DigestMismatch {
+                    request,
+                    expected: exp.to_string(),
+                    actual: Digest::sha256(&bytes).to_string(),
+                });
+            }
+        }
+        Ok(Some(Fetched {
+            digest: Digest::sha256(&bytes),
+            bytes,
+            content_type,
+        }))
+    }
+
+    /// Whether a manifest exists (HEAD).
+    pub async fn manifest_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{digest}"));
+        let request = Request::new("HEAD", &url);
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_static(media::MANIFEST_ACCEPT));
+        let resp = self.send(Method::HEAD, url, repo, h, None).await?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.fail(resp, request).await),
+        }
+    }
+
+    /// PUTs manifest bytes by tag or digest.
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<Pushed, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}"));
+        let request = Request::new("PUT", &url);
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(media_type).map_err(|_| RegistryError::Protocol {
+                request: request.clone(),
+                reason: format!("invalid media type {media_type:?}"),
+            })?,
+        );
+        let resp = self.send(Method::PUT, url, repo, h, Some(bytes::Bytes::copy_from_slice(bytes))).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        Ok(Pushed {
+            oci_subject: resp.headers().get("oci-subject").and_then(|v| v.to_str().ok()).map(str::to_string),
+        })
+    }
+
+    /// Whether a blob exists (HEAD; a redirect to storage counts as present).
+    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}"));
+        let request = Request::new("HEAD", &url);
+        let resp = self.send(Method::HEAD, url, repo, HeaderMap::new(), None).await?;
+        match resp.status().as_u16() {
+            200..=399 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.fail(resp, request).await),
+        }
+    }
+
+    /// GETs a blob (following redirects to storage without our credentials) and checks its digest.
+    pub async fn get_blob(&self, repo: &str, digest: &Digest, limit: usize) -> Result<Vec<u8>, RegistryError> {
+        let mut url = self.url(&format!("v2/{repo}/blobs/{digest}"));
+        for _ in 0..5 {
+            let request = Request::new("GET", &url);
+            let resp = self.send(Method::GET, url.clone(), repo, HeaderMap::new(), None).await?;
+            let status = resp.status().as_u16();
+            if (300..400).contains(&status) {
+                url = location(&resp, &url).ok_or_else(|| RegistryError::Protocol {
+                    request,
+                    reason: format!("HTTP {status} without a usable Location"),
+                })?;
+                continue;
+            }
+            if !resp.status().is_success() {
+                return Err(self.fail(resp, request).await);
+            }
+            let bytes = read_limited(resp, limit, &request).await?;
+            if digest.verify(&bytes) == Some(false) {
+                return Err(RegistryError::DigestMismatch {
+                    request,
+                    expected: digest.to_string(),
+                    actual: Digest::sha256(&bytes).to_string(),
+                });
+            }
+            return Ok(bytes);
+        }
+        Err(RegistryError::Protocol {
+            request: Request::new("GET", &url),
+            reason: "too many redirects".into(),
+        })
+    }
+
+    /// Uploads a blob (POST, then one PUT with the content).
+    pub async fn put_blob(&self, repo: &str, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/uploads/"));
+        let request = Request::new("POST", &url);
+        let resp = self.send(Method::POST, url.clone(), repo, HeaderMap::new(), Some(bytes::Bytes::new())).await?;
+        if resp.status().as_u16() != 202 {
+            return Err(self.fail(resp, request).await);
+        }
+        let mut put = location(&resp, &url).ok_or_else(|| RegistryError::Protocol {
+            request: request.clone(),
+            reason: "upload started without a Location".into(),
+        })?;
+        put.query_pairs_mut().append_pair("digest", digest.as_str());
+        let request = Request::new("PUT", &put);
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        let resp = self.send(Method::PUT, put, repo, h, Some(bytes::Bytes::copy_from_slice(bytes))).await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        Ok(())
+    }
+
+    /// Lists the referrers of `subject` (distribution-spec v1.1.1 "Listing Referrers"), following
+    /// `Link` pages, and classifies a missing API by the rule of registries.md §3. The caller
+    /// filters by `artifactType` in any case; `filtered` says whether the registry did.
+    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Referrers, RegistryError> {
+        let mut url = self.url(&format!("v2/{repo}/referrers/{subject}"));
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let mut descriptors = Vec::new();
+        let mut filtered = true;
+        for page in 0..MAX_REFERRERS_PAGES {
+            let request = Request::new("GET", &url);
+            let resp = self.send(Method::GET, url.clone(), repo, HeaderMap::new(), None).await?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                if page > 0 {
+                    return Err(self.fail(resp, request).await);
+                }
+                return match status {
+                    404 => {
+                        let body = read_limited(resp, 64 * 1024, &request).await.unwrap_or_default();
+                        if error_codes(&body).iter().any(|c| c == "NAME_UNKNOWN") {
+                            Err(RegistryError::Status {
+                                request,
+                                status,
+                                detail: describe_body(&body),
+                            })
+                        } else {
+                            Ok(Referrers::Unsupported { reason: "referrers endpoint answered HTTP 404".into() })
+                        }
+                    }
+                    300..=399 | 400 | 405 | 406 => Ok(Referrers::Unsupported {
+                        reason: format!("referrers endpoint answered HTTP {status}"),
+                    }),
+                    _ => Err(self.fail(resp, request).await),
+                };
+            }
+            let ct = content_type(resp.headers());
+            if ct.as_deref() != Some(media::OCI_INDEX) {
+                if page > 0 {
+                    return Err(RegistryError::Protocol {
+                        request,
+                        reason: format!("referrers page with Content-Type {ct:?}"),
+                    });
+                }
+                return Ok(Referrers::Unsupported {
+                    reason: format!("referrers endpoint answered 200 with Content-Type {}", ct.as_deref().unwrap_or("(none)")),
+                });
+            }
+            let applied = resp
+                .headers()
+                .get("oci-filters-applied")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
+            filtered &= applied && artifact_type.is_some();
+            let next = next_link(resp.headers(), &url);
+            let body = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
+            let index = Document::parse_index(&body, Some(media::OCI_INDEX)).map_err(|e| RegistryError::Protocol {
+                request: request.clone(),
+                reason: format!("referrers response is not a valid index: {e}"),
+            })?;
+            descriptors.extend(index.manifests);
+            match next {
+                Some(n) if n.host_str() == url.host_str() => url = n,
+                Some(_) => {
+                    return Err(RegistryError::Protocol {
+                        request,
+                        reason: "Link points to another host".into(),
+                    })
+                }
+                None => return Ok(Referrers::Supported { descriptors, filtered }),
+            }
+        }
+        Err(RegistryError::Protocol {
+            request: Request::new("GET", &url),
+            reason: format!("more than {MAX_REFERRERS_PAGES} pages of referrers"),
+        })
+    }
+}
+
+fn content_type(h: &HeaderMap) -> Option<String> {
+    h.get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+}
+
+fn location(resp: &reqwest::Response, base: &Url) -> Option<Url> {
+    let l = resp.headers().get(LOCATION)?.to_str().ok()?;
+    base.join(l).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), resolved against `base`.
+pub fn next_link(h: &HeaderMap, base: &Url) -> Option<Url> {
+    for v in h.get_all("link").iter().filter_map(|v| v.to_str().ok()) {
+        for part in v.split(',') {
+            let part = part.trim();
+            let Some(end) = part.find('>') else { continue };
+            if !part.starts_with('<') {
+                continue;
+            }
+            let target = &part[1..end];
+            let params = &part[end + 1..];
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().to_ascii_lowercase();
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                return base.join(target).ok();
+            }
+        }
+    }
+    None
+}
+
+async fn read_limited(mut resp: reqwest::Response, limit: usize, request: &Request) -> Result<Vec<u8>, RegistryError> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(RegistryError::TooLarge {
+            request: request.clone(),
+            limit,
+        });
+    }
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if out.len() + c.len() > limit {
+                    return Err(RegistryError::TooLarge {
+                        request: request.clone(),
+                        limit,
+                    });
+                }
+                out.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => {
+                return Err(RegistryError::Transport {
+                    request: request.clone(),
+                    message: format!("reading the response failed: {}", flatten(&e)),
+                })
+            }
+        }
+    }
+}
+
+/// reqwest's error with its sources, on one line.
+fn flatten(e: &reqwest::Error) -> String {
+    // reqwest's own message embeds the URL (with its query); describe the kind instead.
+    let mut s = String::from(if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "reading the body failed"
+    } else {
+        "request failed"
+    });
+    let mut src = std::error::Error::source(e);
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000", "127.8.9.1:1", "[::1]:5000", "[::1]"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["example.com", "10.0.0.1:5000", "localhost.example.com", "[::2]:1", "ghcr.io"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn link_headers() {
+        let base = Url::parse("http://r.example/v2/a/referrers/x").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("link", HeaderValue::from_static(r#"</v2/a/referrers/x?n=2&last=b>; rel="next""#));
+        assert_eq!(next_link(&h, &base).unwrap().as_str(), "http://r.example/v2/a/referrers/x?n=2&last=b");
+        let mut h = HeaderMap::new();
+        h.insert("link", HeaderValue::from_static(r#"<http://other/x>; rel="prev""#));
+        assert!(next_link(&h, &base).is_none());
+        let mut h = HeaderMap::new();
+        h.insert("link", HeaderValue::from_static("garbage"));
+        assert!(next_link(&h, &base).is_none());
+    }
+}
