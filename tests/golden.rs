@@ -189,3 +189,18 @@ fn v019_artifact_with_platform_in_subject_is_taken_as_converted() {
     let m = Document::parse_manifest(v019.as_bytes(), None).unwrap();
     assert!(referrify::model::attestation::is_artifact(&m));
 }
+
+#[test]
+fn rewritten_real_index_is_buildkits_oci_artifact_index() {
+    // legacy-v1 and ociartifact-v1 come from the same build; with the attestation entry pointed at
+    // BuildKit's own artifact, our rewrite must reproduce BuildKit's index byte for byte.
+    let (_, legacy) = load_fixture("legacy-v1");
+    let (art, oci) = load_fixture("ociartifact-v1");
+    let out = rewrite_index(
+        &legacy.index.bytes,
+        &[EntryUpdate { position: 1, digest: art[0].artifact.digest.clone(), size: art[0].artifact.bytes.len() as u64 }],
+    )
+    .unwrap();
+    assert_eq!(out, oci.index.bytes);
+    assert_eq!(Digest::sha256(&out).encoded(), "2444e6a3cac3eb1d4a4dfce79c36e418b40f722482414880983372adf5a3f993");
+}

@@ -80,6 +80,8 @@ fn failed(text: &str, error: String) -> CheckImage {
 /// One platform manifest to check, with the attestation manifests its index names.
 struct Target {
     platform: String,
+    /// Whether the manifest sits in an index under `platform`.
+    in_an_index: bool,
     digest: Digest,
     in_index: Vec<(Digest, ManifestView)>,
 }
@@ -94,6 +96,7 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
             raw.digest.clone(),
             vec![Target {
                 platform: "(single manifest)".into(),
+                in_an_index: false,
                 digest: raw.digest,
                 in_index: Vec::new(),
             }],
@@ -113,6 +116,7 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
                 .iter()
                 .map(|p| Target {
                     platform: p.platform(),
+                    in_an_index: true,
                     digest: p.descriptor.digest.clone(),
                     in_index: img
                         .entries
@@ -223,6 +227,6 @@ async fn check_platform(store: &Store, t: &Target, cache: &mut BTreeMap<Digest, 
         statements: checks,
         covered: v.covered,
         reasons: v.reasons,
-        confirm: store.confirm_command(&t.digest),
+        confirm: store.confirm_command(&t.digest, t.in_an_index.then_some(t.platform.as_str())),
     }
 }

@@ -154,10 +154,12 @@ async fn convert_image(store: &Store, args: &ConvertArgs, text: &str, r: &ImageR
     } else {
         let (outcome, err) = execute::run(store, &plan, &tags, progress).await;
         let verifications = if err.is_none() && !args.no_verify {
-            let live: Vec<Conversion> = convs.iter().zip(&plan.items).filter(|(_, it)| it.blocked.is_none()).map(|(c, _)| c.clone()).collect();
+            // Items that were listed before the run were just read fresh; verify what changed.
+            let changed = |it: &ItemPlan| it.blocked.is_none() && !(it.already_listed && !it.push_artifact);
+            let live: Vec<Conversion> = convs.iter().zip(&plan.items).filter(|(_, it)| changed(it)).map(|(c, _)| c.clone()).collect();
             let v = execute::verify(store, &live, VERIFY_ATTEMPTS).await;
             let mut it = v.into_iter();
-            Some(plan.items.iter().map(|item| if item.blocked.is_none() { it.next() } else { None }).collect::<Vec<_>>())
+            Some(plan.items.iter().map(|item| if changed(item) { it.next() } else { None }).collect::<Vec<_>>())
         } else {
             None
         };
@@ -243,6 +245,6 @@ fn attestation_report(store: &Store, c: &Conversion, item: &ItemPlan, v: Option<
         referrers_tag: (item.via == Via::Tag).then(|| fallback_tag(&c.subject.digest)),
         verified: v.map(|v| v.found),
         reason,
-        confirm: store.confirm_command(&c.subject.digest),
+        confirm: store.confirm_command(&c.subject.digest, Some(&c.platform)),
     }
 }

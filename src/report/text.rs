@@ -24,7 +24,12 @@ fn short_type(t: &str) -> String {
 /// Renders a convert report.
 pub fn convert(r: &ConvertReport, verbose: bool) -> String {
     let mut o = String::new();
-    let would = if r.dry_run { "would " } else { "" };
+    let (push, list, add) = if r.dry_run {
+        ("would push artifact", "would list it in tag", "would add it to index.json")
+    } else {
+        ("pushed artifact", "listed it in tag", "added it to index.json")
+    };
+    let would = if r.dry_run { "would be " } else { "" };
     for img in &r.images {
         let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
         let _ = writeln!(o, "{}  {}  {}", sanitize(&img.reference), digest, img.status);
@@ -38,13 +43,13 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
                 _ => {
                     let mut parts = Vec::new();
                     if a.pushed {
-                        parts.push(format!("{would}push artifact"));
+                        parts.push(push.to_string());
                     }
                     if let Some(t) = &a.referrers_tag {
-                        parts.push(format!("{would}list it in tag {}", short_tag(t)));
+                        parts.push(format!("{list} {}", short_tag(t)));
                     }
                     if a.via == Via::Layout {
-                        parts.push(format!("{would}add it to index.json"));
+                        parts.push(add.to_string());
                     }
                     if a.via == Via::Api && !a.pushed {
                         parts.push("listed by the referrers API".into());

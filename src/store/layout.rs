@@ -22,6 +22,8 @@ pub struct LayoutStore {
     pub reference: LayoutRef,
     /// Subjects of manifests read so far (`None`: no subject).
     subjects: Mutex<BTreeMap<Digest, Option<Digest>>>,
+    /// The image `resolve` found, for confirmation commands.
+    resolved: Mutex<Option<Digest>>,
 }
 
 impl LayoutStore {
@@ -37,6 +39,7 @@ impl LayoutStore {
         let s = LayoutStore {
             reference,
             subjects: Mutex::new(BTreeMap::new()),
+            resolved: Mutex::new(None),
         };
         s.index_json()?;
         Ok(s)
@@ -115,6 +118,7 @@ impl LayoutStore {
         };
         let bytes = self.blob(&chosen.digest, crate::transport::MAX_MANIFEST_BYTES).await?;
         let media_type = super::registry::body_media_type(&bytes).unwrap_or(chosen.media_type);
+        *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = Some(chosen.digest.clone());
         Ok(Raw {
             bytes,
             digest: chosen.digest,
@@ -277,13 +281,16 @@ impl LayoutStore {
         self.reference.dir.display().to_string()
     }
 
-    pub(super) fn confirm_command(&self, subject: &Digest) -> String {
-        format!(
-            "oras discover --oci-layout --artifact-type {} {}@{}",
-            media::ATTESTATION_ARTIFACT_TYPE,
-            self.reference.dir.display(),
-            subject
-        )
+    /// oras resolves only what `index.json` lists, so a platform manifest inside an index is
+    /// named through the index and `--platform`.
+    pub(super) fn confirm_command(&self, subject: &Digest, platform: Option<&str>) -> String {
+        let dir = self.reference.dir.display();
+        let image = match (platform, &self.reference.tag, self.resolved.lock().unwrap_or_else(|e| e.into_inner()).clone()) {
+            (Some(p), Some(t), _) => format!("--platform {p} {dir}:{t}"),
+            (Some(p), None, Some(d)) => format!("--platform {p} {dir}@{d}"),
+            _ => format!("{dir}@{subject}"),
+        };
+        format!("oras discover --oci-layout --artifact-type {} {image}", media::ATTESTATION_ARTIFACT_TYPE)
     }
 }
 

@@ -94,8 +94,9 @@ impl Store {
     pub fn name(&self) -> String {
         dispatch!(self, s => s.name())
     }
-    /// The command an independent client runs to list the referrers of `subject`.
-    pub fn confirm_command(&self, subject: &Digest) -> String {
-        dispatch!(self, s => s.confirm_command(subject))
+    /// The command an independent client runs to list the attestation referrers of `subject`
+    /// (`platform`: its platform inside the image index, when it has one).
+    pub fn confirm_command(&self, subject: &Digest, platform: Option<&str>) -> String {
+        dispatch!(self, s => s.confirm_command(subject, platform))
     }
 }

@@ -153,7 +153,7 @@ impl RegistryStore {
         self.reference.name()
     }
 
-    pub(super) fn confirm_command(&self, subject: &Digest) -> String {
+    pub(super) fn confirm_command(&self, subject: &Digest, _platform: Option<&str>) -> String {
         let plain = if self.client.is_plain_http() { " --plain-http" } else { "" };
         let spec = match self.api_support() {
             Some(false) => " --distribution-spec v1.1-referrers-tag",
