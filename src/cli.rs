@@ -44,7 +44,13 @@ pub struct Global {
     #[arg(long, default_value_t = 60, value_name = "SECS", global = true)]
     pub timeout: u64,
     /// HTTP requests in flight at once per registry.
-    #[arg(short = 'j', long, default_value_t = 8, value_name = "N", global = true)]
+    #[arg(
+        short = 'j',
+        long,
+        default_value_t = 8,
+        value_name = "N",
+        global = true
+    )]
     pub jobs: usize,
 }
 

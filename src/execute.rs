@@ -36,7 +36,12 @@ pub struct Outcome {
 
 /// Carries out `plan` in order and stops at the first failure (later steps depend on earlier
 /// ones). Returns what was done, and the failure if there was one.
-pub async fn run(store: &Store, plan: &ImagePlan, tags: &[String], observer: &dyn Observer) -> (Outcome, Option<StoreError>) {
+pub async fn run(
+    store: &Store,
+    plan: &ImagePlan,
+    tags: &[String],
+    observer: &dyn Observer,
+) -> (Outcome, Option<StoreError>) {
     let mut out = Outcome::default();
     match run_actions(store, plan, tags, observer, &mut out).await {
         Ok(()) => (out, None),
@@ -44,7 +49,13 @@ pub async fn run(store: &Store, plan: &ImagePlan, tags: &[String], observer: &dy
     }
 }
 
-async fn run_actions(store: &Store, plan: &ImagePlan, tags: &[String], observer: &dyn Observer, out: &mut Outcome) -> Result<(), StoreError> {
+async fn run_actions(
+    store: &Store,
+    plan: &ImagePlan,
+    tags: &[String],
+    observer: &dyn Observer,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
     for action in &plan.actions {
         match action {
             Action::PutBlob { digest, bytes } => {
@@ -52,10 +63,17 @@ async fn run_actions(store: &Store, plan: &ImagePlan, tags: &[String], observer:
                 out.blobs_pushed += 1;
             }
             Action::PutManifest { digest, bytes, .. } => {
-                store.put_manifest(digest, media::OCI_MANIFEST, bytes).await?;
+                store
+                    .put_manifest(digest, media::OCI_MANIFEST, bytes)
+                    .await?;
                 out.manifests_pushed += 1;
             }
-            Action::PutReferrersTag { tag, bytes, creates_tag, .. } => {
+            Action::PutReferrersTag {
+                tag,
+                bytes,
+                creates_tag,
+                ..
+            } => {
                 let Store::Registry(r) = store else {
                     unreachable_layout("referrers tag")?;
                     continue;
@@ -70,7 +88,12 @@ async fn run_actions(store: &Store, plan: &ImagePlan, tags: &[String], observer:
                 };
                 out.layout_entries_added += l.add_to_index(descriptors).await?;
             }
-            Action::PutIndex { old, digest, bytes, media_type } => {
+            Action::PutIndex {
+                old,
+                digest,
+                bytes,
+                media_type,
+            } => {
                 store.put_manifest(digest, media_type, bytes).await?;
                 match store {
                     Store::Registry(r) => {
@@ -128,7 +151,8 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
     let mut results: Vec<Option<Verification>> = vec![None; convs.len()];
     for attempt in 1..=attempts.max(1) {
         let mut pending = false;
-        let mut seen: std::collections::BTreeMap<Digest, Result<(Vec<Digest>, Via), String>> = Default::default();
+        let mut seen: std::collections::BTreeMap<Digest, Result<(Vec<Digest>, Via), String>> =
+            Default::default();
         for (i, c) in convs.iter().enumerate() {
             if results[i].as_ref().is_some_and(|v| v.found) {
                 continue;
@@ -143,7 +167,11 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
                         let listed = l
                             .descriptors
                             .iter()
-                            .filter(|d| d.artifact_type.as_deref().is_none_or(|t| t == media::ATTESTATION_ARTIFACT_TYPE))
+                            .filter(|d| {
+                                d.artifact_type
+                                    .as_deref()
+                                    .is_none_or(|t| t == media::ATTESTATION_ARTIFACT_TYPE)
+                            })
                             .map(|d| d.digest.clone())
                             .collect();
                         (listed, l.listing.via())
@@ -175,5 +203,8 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
             tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
         }
     }
-    results.into_iter().map(|r| r.expect("every conversion verified")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every conversion verified"))
+        .collect()
 }

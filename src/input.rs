@@ -39,13 +39,14 @@ pub enum LoadError {
 /// A failing attestation manifest is recorded in `failures`; the others are still read.
 pub async fn load(store: &Store) -> Result<Loaded, LoadError> {
     let raw = store.resolve().await?;
-    let doc = Document::parse(&raw.bytes, Some(&raw.media_type)).map_err(|e| LoadError::Unreadable {
-        digest: raw.digest.clone(),
-        reason: e.to_string(),
-    })?;
+    let doc =
+        Document::parse(&raw.bytes, Some(&raw.media_type)).map_err(|e| LoadError::Unreadable {
+            digest: raw.digest.clone(),
+            reason: e.to_string(),
+        })?;
     let view = match doc {
-        Document::Manifest(m) => return Ok(Loaded::Manifest(raw, m)),
-        Document::Index(i) => i,
+        Document::Manifest(m) => return Ok(Loaded::Manifest(raw, *m)),
+        Document::Index(i) => *i,
     };
     let entries = attestation::classify(&view);
     let mut manifests = BTreeMap::new();
@@ -76,11 +77,13 @@ pub async fn load(store: &Store) -> Result<Loaded, LoadError> {
 
 async fn load_attestation(store: &Store, d: &Digest) -> Result<LoadedManifest, String> {
     let bytes = store.manifest(d).await.map_err(|e| e.to_string())?;
-    let view = Document::parse_manifest(&bytes, None).map_err(|e| format!("attestation manifest: {e}"))?;
+    let view =
+        Document::parse_manifest(&bytes, None).map_err(|e| format!("attestation manifest: {e}"))?;
     // Docker media types carry no predicate-type annotation: read it from the statement.
     let mut statement_types = Vec::with_capacity(view.layers.len());
     for l in &view.layers {
-        let needs = l.media_type == media::IN_TOTO && !l.annotations.contains_key(media::PREDICATE_TYPE);
+        let needs =
+            l.media_type == media::IN_TOTO && !l.annotations.contains_key(media::PREDICATE_TYPE);
         if !needs {
             statement_types.push(None);
             continue;
@@ -102,7 +105,10 @@ async fn load_attestation(store: &Store, d: &Digest) -> Result<LoadedManifest, S
 /// Reads the target state for `convs`: which artifacts exist, whether the `{}` blob is there
 /// (asked only when an artifact is missing), and each subject's referrers listing.
 /// A listing that fails is left out, which blocks that subject in the plan.
-pub async fn observe(store: &Store, convs: &[Conversion]) -> Result<(Observed, Vec<Problem>), StoreError> {
+pub async fn observe(
+    store: &Store,
+    convs: &[Conversion],
+) -> Result<(Observed, Vec<Problem>), StoreError> {
     let mut obs = Observed::default();
     let mut problems = Vec::new();
     for c in convs {
@@ -135,7 +141,9 @@ pub async fn observe(store: &Store, convs: &[Conversion]) -> Result<(Observed, V
         }
     }
     if need_blob {
-        obs.empty_blob = store.blob_exists(&Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant")).await?;
+        obs.empty_blob = store
+            .blob_exists(&Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant"))
+            .await?;
     }
     Ok((obs, problems))
 }

@@ -12,7 +12,9 @@ use crate::model::reference::ImageRef;
 use crate::model::statement::Statement;
 use crate::plan::coverage::{judge, Facts, StatementCheck};
 use crate::report::progress::Progress;
-use crate::report::{text, CheckImage, CheckReport, CheckSummary, PlatformReport, Problem, SCHEMA_VERSION};
+use crate::report::{
+    text, CheckImage, CheckReport, CheckSummary, PlatformReport, Problem, SCHEMA_VERSION,
+};
 use crate::store::Store;
 use crate::transport::MAX_STATEMENT_BYTES;
 use std::collections::BTreeMap;
@@ -21,7 +23,11 @@ use std::io::Write;
 /// Runs `check` over `refs`.
 pub async fn run(ctx: &Context, refs: Vec<(String, ImageRef)>, out: &mut dyn Write) -> Exit {
     let g = &ctx.global;
-    let progress = Progress::new(refs.len(), !g.quiet && g.format == crate::report::Format::Text, "checking");
+    let progress = Progress::new(
+        refs.len(),
+        !g.quiet && g.format == crate::report::Format::Text,
+        "checking",
+    );
     let mut images = Vec::new();
     for (text, r) in &refs {
         progress.start(text);
@@ -107,9 +113,15 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
                 .entries
                 .broken
                 .iter()
-                .map(|s| Problem { digest: s.digest.clone(), message: s.reason.clone() })
+                .map(|s| Problem {
+                    digest: s.digest.clone(),
+                    message: s.reason.clone(),
+                })
                 .collect();
-            problems.extend(img.failures.iter().map(|p| Problem { digest: p.digest.clone(), message: p.message.clone() }));
+            problems.extend(img.failures.iter().map(|p| Problem {
+                digest: p.digest.clone(),
+                message: p.message.clone(),
+            }));
             let targets = img
                 .entries
                 .platforms
@@ -123,7 +135,11 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
                         .attestations
                         .iter()
                         .filter(|a| a.subject_position == p.position)
-                        .filter_map(|a| img.manifests.get(&a.descriptor.digest).map(|m| (a.descriptor.digest.clone(), m.view.clone())))
+                        .filter_map(|a| {
+                            img.manifests
+                                .get(&a.descriptor.digest)
+                                .map(|m| (a.descriptor.digest.clone(), m.view.clone()))
+                        })
                         .collect(),
                 })
                 .collect();
@@ -144,14 +160,21 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
     }
 }
 
-async fn check_platform(store: &Store, t: &Target, cache: &mut BTreeMap<Digest, Result<Statement, String>>) -> PlatformReport {
+async fn check_platform(
+    store: &Store,
+    t: &Target,
+    cache: &mut BTreeMap<Digest, Result<Statement, String>>,
+) -> PlatformReport {
     let known: Vec<&Digest> = t.in_index.iter().map(|(d, _)| d).collect();
     let (via, listed, listing_error) = match store.referrers(&t.digest).await {
         Ok(l) => {
             let listed: Vec<Digest> = l
                 .descriptors
                 .iter()
-                .filter(|d| d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE) || (d.artifact_type.is_none() && known.contains(&&d.digest)))
+                .filter(|d| {
+                    d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE)
+                        || (d.artifact_type.is_none() && known.contains(&&d.digest))
+                })
                 .map(|d| d.digest.clone())
                 .collect();
             (Some(l.listing.via()), listed, None)
@@ -166,7 +189,12 @@ async fn check_platform(store: &Store, t: &Target, cache: &mut BTreeMap<Digest, 
             manifests.push((d.clone(), v.clone()));
             continue;
         }
-        match store.manifest(d).await.map_err(|e| e.to_string()).and_then(|b| Document::parse_manifest(&b, None).map_err(|e| e.to_string())) {
+        match store
+            .manifest(d)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|b| Document::parse_manifest(&b, None).map_err(|e| e.to_string()))
+        {
             Ok(v) => manifests.push((d.clone(), v)),
             Err(e) => errors.push(format!("referrer {}: {e}", d.short())),
         }
@@ -191,7 +219,11 @@ async fn check_platform(store: &Store, t: &Target, cache: &mut BTreeMap<Digest, 
                 cache.insert(layer.digest.clone(), r);
             }
             let (pt, ok, error) = match &cache[&layer.digest] {
-                Ok(s) => (Some(s.predicate_type.clone()), s.all_subjects_are(&hex), None),
+                Ok(s) => (
+                    Some(s.predicate_type.clone()),
+                    s.all_subjects_are(&hex),
+                    None,
+                ),
                 Err(e) => (annotated.get(i).cloned().flatten(), false, Some(e.clone())),
             };
             if let Some(p) = &pt {
@@ -209,7 +241,11 @@ async fn check_platform(store: &Store, t: &Target, cache: &mut BTreeMap<Digest, 
         }
     }
     let facts = Facts {
-        in_index: t.in_index.iter().map(|(d, v)| (d.clone(), attestation::is_artifact(v))).collect(),
+        in_index: t
+            .in_index
+            .iter()
+            .map(|(d, v)| (d.clone(), attestation::is_artifact(v)))
+            .collect(),
         via,
         listed: listed.clone(),
         listing_error: listing_error.or_else(|| (!errors.is_empty()).then(|| errors.join("; "))),

@@ -9,7 +9,10 @@ use crate::model::reference::ImageRef;
 use crate::plan::image::{self as planning, Conversion, ItemPlan, Via};
 use crate::plan::referrers::fallback_tag;
 use crate::report::progress::Progress;
-use crate::report::{text, AttestationReport, ConvertReport, ConvertSummary, ImageReport, IndexRewrite, Problem, TagWrite, Writes, SCHEMA_VERSION};
+use crate::report::{
+    text, AttestationReport, ConvertReport, ConvertSummary, ImageReport, IndexRewrite, Problem,
+    TagWrite, Writes, SCHEMA_VERSION,
+};
 use crate::store::Store;
 use std::io::Write;
 
@@ -17,9 +20,22 @@ use std::io::Write;
 const VERIFY_ATTEMPTS: u32 = 4;
 
 /// Runs `convert` over `refs`.
-pub async fn run(ctx: &Context, args: &ConvertArgs, refs: Vec<(String, ImageRef)>, out: &mut dyn Write) -> Exit {
+pub async fn run(
+    ctx: &Context,
+    args: &ConvertArgs,
+    refs: Vec<(String, ImageRef)>,
+    out: &mut dyn Write,
+) -> Exit {
     let g = &ctx.global;
-    let progress = Progress::new(refs.len(), !g.quiet && g.format == crate::report::Format::Text, if args.dry_run { "planning" } else { "converting" });
+    let progress = Progress::new(
+        refs.len(),
+        !g.quiet && g.format == crate::report::Format::Text,
+        if args.dry_run {
+            "planning"
+        } else {
+            "converting"
+        },
+    );
     let mut images = Vec::new();
     for (text, r) in &refs {
         progress.start(text);
@@ -87,7 +103,13 @@ fn requests(store: &Store) -> u64 {
     }
 }
 
-async fn one(ctx: &Context, args: &ConvertArgs, text: &str, r: &ImageRef, progress: &Progress) -> ImageReport {
+async fn one(
+    ctx: &Context,
+    args: &ConvertArgs,
+    text: &str,
+    r: &ImageRef,
+    progress: &Progress,
+) -> ImageReport {
     let store = match ctx.open(r) {
         Ok(s) => s,
         Err(e) => return failed(text, e.to_string()),
@@ -98,7 +120,13 @@ async fn one(ctx: &Context, args: &ConvertArgs, text: &str, r: &ImageRef, progre
     report
 }
 
-async fn convert_image(store: &Store, args: &ConvertArgs, text: &str, r: &ImageRef, progress: &Progress) -> ImageReport {
+async fn convert_image(
+    store: &Store,
+    args: &ConvertArgs,
+    text: &str,
+    r: &ImageRef,
+    progress: &Progress,
+) -> ImageReport {
     let img = match input::load(store).await {
         Ok(Loaded::Index(img)) => img,
         Ok(Loaded::Manifest(raw, _)) => {
@@ -155,11 +183,21 @@ async fn convert_image(store: &Store, args: &ConvertArgs, text: &str, r: &ImageR
         let (outcome, err) = execute::run(store, &plan, &tags, progress).await;
         let verifications = if err.is_none() && !args.no_verify {
             // Items that were listed before the run were just read fresh; verify what changed.
-            let changed = |it: &ItemPlan| it.blocked.is_none() && !(it.already_listed && !it.push_artifact);
-            let live: Vec<Conversion> = convs.iter().zip(&plan.items).filter(|(_, it)| changed(it)).map(|(c, _)| c.clone()).collect();
+            let changed = |it: &ItemPlan| it.blocked.is_none() && !it.is_already_done();
+            let live: Vec<Conversion> = convs
+                .iter()
+                .zip(&plan.items)
+                .filter(|(_, it)| changed(it))
+                .map(|(c, _)| c.clone())
+                .collect();
             let v = execute::verify(store, &live, VERIFY_ATTEMPTS).await;
             let mut it = v.into_iter();
-            Some(plan.items.iter().map(|item| if changed(item) { it.next() } else { None }).collect::<Vec<_>>())
+            Some(
+                plan.items
+                    .iter()
+                    .map(|item| if changed(item) { it.next() } else { None })
+                    .collect::<Vec<_>>(),
+            )
         } else {
             None
         };
@@ -168,22 +206,45 @@ async fn convert_image(store: &Store, args: &ConvertArgs, text: &str, r: &ImageR
     rep.writes = Writes {
         blobs: outcome.blobs_pushed,
         manifests: outcome.manifests_pushed,
-        referrers_tags: outcome.tags_written.iter().map(|(t, c)| TagWrite { tag: t.clone(), created: *c }).collect(),
+        referrers_tags: outcome
+            .tags_written
+            .iter()
+            .map(|(t, c)| TagWrite {
+                tag: t.clone(),
+                created: *c,
+            })
+            .collect(),
         layout_index_entries: outcome.layout_entries_added,
     };
     for (i, (c, item)) in convs.iter().zip(&plan.items).enumerate() {
         let v = verifications.as_ref().and_then(|vs| vs[i].clone());
-        rep.attestations.push(attestation_report(store, c, item, v, args.dry_run, exec_error.as_deref()));
+        rep.attestations.push(attestation_report(
+            store,
+            c,
+            item,
+            v,
+            args.dry_run,
+            exec_error.as_deref(),
+        ));
     }
     if let Some((old, new)) = &plan.rewrite {
         rep.index_rewrite = Some(IndexRewrite {
             old: old.clone(),
             new: new.clone(),
-            tags_moved: if args.dry_run { tags.clone() } else { outcome.tags_moved.clone() },
+            tags_moved: if args.dry_run {
+                tags.clone()
+            } else {
+                outcome.tags_moved.clone()
+            },
         });
     }
     rep.error = exec_error;
-    let any_bad = rep.error.is_some() || !rep.problems.is_empty() || rep.attestations.iter().any(|a| matches!(a.state, "blocked" | "failed"));
+    let any_bad = rep.error.is_some()
+        || !rep.problems.is_empty()
+        || rep
+            .attestations
+            .iter()
+            .any(|a| matches!(a.state, "blocked" | "failed"));
     rep.status = if any_bad {
         "failed"
     } else if plan.is_noop() {
@@ -202,18 +263,29 @@ fn planned_writes(plan: &planning::ImagePlan) -> execute::Outcome {
         match a {
             planning::Action::PutBlob { .. } => o.blobs_pushed += 1,
             planning::Action::PutManifest { .. } => o.manifests_pushed += 1,
-            planning::Action::PutReferrersTag { tag, creates_tag, .. } => o.tags_written.push((tag.clone(), *creates_tag)),
-            planning::Action::AddToLayoutIndex { descriptors } => o.layout_entries_added += descriptors.len(),
+            planning::Action::PutReferrersTag {
+                tag, creates_tag, ..
+            } => o.tags_written.push((tag.clone(), *creates_tag)),
+            planning::Action::AddToLayoutIndex { descriptors } => {
+                o.layout_entries_added += descriptors.len()
+            }
             planning::Action::PutIndex { digest, .. } => o.index_pushed = Some(digest.clone()),
         }
     }
     o
 }
 
-fn attestation_report(store: &Store, c: &Conversion, item: &ItemPlan, v: Option<Verification>, dry_run: bool, exec_error: Option<&str>) -> AttestationReport {
+fn attestation_report(
+    store: &Store,
+    c: &Conversion,
+    item: &ItemPlan,
+    v: Option<Verification>,
+    dry_run: bool,
+    exec_error: Option<&str>,
+) -> AttestationReport {
     let (state, reason) = if let Some(b) = &item.blocked {
         ("blocked", Some(b.clone()))
-    } else if item.already_listed && !item.push_artifact {
+    } else if item.is_already_done() {
         ("already-done", None)
     } else if dry_run {
         ("planned", None)
@@ -240,7 +312,11 @@ fn attestation_report(store: &Store, c: &Conversion, item: &ItemPlan, v: Option<
         created: c.created,
         predicate_types: c.predicate_types.clone(),
         state,
-        via: if item.blocked.is_some() { Via::None } else { item.via },
+        via: if item.blocked.is_some() {
+            Via::None
+        } else {
+            item.via
+        },
         pushed: item.push_artifact,
         referrers_tag: (item.via == Via::Tag).then(|| fallback_tag(&c.subject.digest)),
         verified: v.map(|v| v.found),

@@ -65,7 +65,10 @@ impl Context {
     /// Opens the store an image reference names.
     pub fn open(&self, r: &ImageRef) -> Result<Store, StoreError> {
         match r {
-            ImageRef::Registry(rr) => Ok(Store::Registry(RegistryStore::new(self.client(rr)?, rr.clone()))),
+            ImageRef::Registry(rr) => Ok(Store::Registry(RegistryStore::new(
+                self.client(rr)?,
+                rr.clone(),
+            ))),
             ImageRef::Layout(l) => Ok(Store::Layout(LayoutStore::open(l.clone())?)),
         }
     }
@@ -75,7 +78,8 @@ impl Context {
 pub fn collect(t: &Targets) -> Result<Vec<(String, ImageRef)>, String> {
     let mut texts: Vec<String> = t.refs.clone();
     for f in &t.metadata_file {
-        let bytes = std::fs::read(f).map_err(|e| format!("cannot read metadata file {}: {e}", f.display()))?;
+        let bytes = std::fs::read(f)
+            .map_err(|e| format!("cannot read metadata file {}: {e}", f.display()))?;
         let refs = metadata::image_refs(&bytes).map_err(|e| format!("{}: {e}", f.display()))?;
         texts.extend(refs);
     }
@@ -118,9 +122,16 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
 }
 
 /// Writes a report as JSON or text.
-fn emit<T: serde::Serialize>(out: &mut dyn Write, global: &Global, value: &T, text: impl FnOnce() -> String) {
+fn emit<T: serde::Serialize>(
+    out: &mut dyn Write,
+    global: &Global,
+    value: &T,
+    text: impl FnOnce() -> String,
+) {
     let s = match global.format {
-        crate::report::Format::Json => serde_json::to_string_pretty(value).unwrap_or_default() + "\n",
+        crate::report::Format::Json => {
+            serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
+        }
         crate::report::Format::Text => text(),
     };
     let _ = out.write_all(s.as_bytes());

@@ -71,7 +71,11 @@ pub fn classify(index: &IndexView) -> IndexEntries {
             Some(t) if t == media::ATTESTATION_MANIFEST => refs.push((position, d)),
             Some(t) => out.skipped.push(Skipped {
                 digest: d.digest.clone(),
-                reason: format!("{} is {t:?}, not {:?}", media::REFERENCE_TYPE, media::ATTESTATION_MANIFEST),
+                reason: format!(
+                    "{} is {t:?}, not {:?}",
+                    media::REFERENCE_TYPE,
+                    media::ATTESTATION_MANIFEST
+                ),
             }),
         }
     }
@@ -85,11 +89,17 @@ pub fn classify(index: &IndexView) -> IndexEntries {
             reason,
         };
         let Some(named) = named else {
-            out.broken
-                .push(broken(format!("attestation entry has no {} annotation", media::REFERENCE_DIGEST)));
+            out.broken.push(broken(format!(
+                "attestation entry has no {} annotation",
+                media::REFERENCE_DIGEST
+            )));
             continue;
         };
-        match out.platforms.iter().find(|p| p.descriptor.digest.as_str() == named) {
+        match out
+            .platforms
+            .iter()
+            .find(|p| p.descriptor.digest.as_str() == named)
+        {
             Some(p) => out.attestations.push(AttestationEntry {
                 position,
                 descriptor: d.clone(),

@@ -30,9 +30,11 @@ impl Digest {
         };
         let (alg, enc) = s.split_once(':').ok_or_else(|| err("missing ':'"))?;
         let alg_ok = !alg.is_empty()
-            && alg
-                .split(['+', '.', '_', '-'])
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            && alg.split(['+', '.', '_', '-']).all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
         if !alg_ok {
             return Err(err("bad algorithm"));
         }
@@ -49,7 +51,11 @@ impl Digest {
             _ => None,
         };
         if let Some(n) = hex_len {
-            if enc.len() != n || !enc.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            if enc.len() != n
+                || !enc
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
                 return Err(err("encoded part is not lowercase hex of the right length"));
             }
         }

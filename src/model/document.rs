@@ -74,14 +74,20 @@ impl Descriptor {
             .as_object()
             .ok_or_else(|| perr(at, "descriptor is not an object"))?;
         let media_type = opt_str(obj, "mediaType", at)?.unwrap_or_default();
-        let digest_text = opt_str(obj, "digest", at)?
-            .ok_or_else(|| perr(format!("{at}.digest"), "missing"))?;
-        let digest = Digest::parse(&digest_text).map_err(|e| perr(format!("{at}.digest"), e.to_string()))?;
+        let digest_text =
+            opt_str(obj, "digest", at)?.ok_or_else(|| perr(format!("{at}.digest"), "missing"))?;
+        let digest =
+            Digest::parse(&digest_text).map_err(|e| perr(format!("{at}.digest"), e.to_string()))?;
         let size = match obj.get("size") {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| perr(format!("{at}.size"), format!("not a non-negative integer: {n}")))?,
-            Some(other) => return Err(perr(format!("{at}.size"), format!("not a number: {other}"))),
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+                perr(
+                    format!("{at}.size"),
+                    format!("not a non-negative integer: {n}"),
+                )
+            })?,
+            Some(other) => {
+                return Err(perr(format!("{at}.size"), format!("not a number: {other}")))
+            }
             None => return Err(perr(format!("{at}.size"), "missing")),
         };
         let annotations = string_map(obj.get("annotations"), &format!("{at}.annotations"))?;
@@ -169,10 +175,10 @@ pub struct ManifestView {
 /// A parsed manifest or index.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Document {
-    /// An image index or manifest list.
-    Index(IndexView),
+    /// An image index or manifest list (both variants boxed: they are large and moved around).
+    Index(Box<IndexView>),
     /// An image manifest.
-    Manifest(ManifestView),
+    Manifest(Box<ManifestView>),
 }
 
 impl Document {
@@ -194,8 +200,18 @@ impl Document {
             Some(t) if media::is_manifest(t) => false,
             _ if obj.contains_key("manifests") => true,
             _ if obj.contains_key("layers") || obj.contains_key("config") => false,
-            Some(t) => return Err(perr("document.mediaType", format!("unsupported media type {t:?}"))),
-            None => return Err(perr("document", "neither an image index nor an image manifest")),
+            Some(t) => {
+                return Err(perr(
+                    "document.mediaType",
+                    format!("unsupported media type {t:?}"),
+                ))
+            }
+            None => {
+                return Err(perr(
+                    "document",
+                    "neither an image index nor an image manifest",
+                ))
+            }
         };
         let media_type = media_type.unwrap_or_default();
         let artifact_type = opt_str(obj, "artifactType", "document")?;
@@ -206,13 +222,13 @@ impl Document {
         let annotations = string_map(obj.get("annotations"), "annotations")?;
         if is_index {
             let manifests = descriptors(obj.get("manifests"), "manifests", true)?;
-            Ok(Document::Index(IndexView {
+            Ok(Document::Index(Box::new(IndexView {
                 media_type,
                 artifact_type,
                 manifests,
                 subject,
                 annotations,
-            }))
+            })))
         } else {
             let schema_version = obj
                 .get("schemaVersion")
@@ -223,7 +239,7 @@ impl Document {
                 "config",
             )?;
             let layers = descriptors(obj.get("layers"), "layers", true)?;
-            Ok(Document::Manifest(ManifestView {
+            Ok(Document::Manifest(Box::new(ManifestView {
                 schema_version,
                 media_type,
                 artifact_type,
@@ -231,28 +247,35 @@ impl Document {
                 layers,
                 subject,
                 annotations,
-            }))
+            })))
         }
     }
 
     /// Parses and requires an index.
     pub fn parse_index(bytes: &[u8], content_type: Option<&str>) -> Result<IndexView, ParseError> {
         match Document::parse(bytes, content_type)? {
-            Document::Index(i) => Ok(i),
+            Document::Index(i) => Ok(*i),
             Document::Manifest(_) => Err(perr("document", "is an image manifest, not an index")),
         }
     }
 
     /// Parses and requires a manifest.
-    pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<ManifestView, ParseError> {
+    pub fn parse_manifest(
+        bytes: &[u8],
+        content_type: Option<&str>,
+    ) -> Result<ManifestView, ParseError> {
         match Document::parse(bytes, content_type)? {
-            Document::Manifest(m) => Ok(m),
+            Document::Manifest(m) => Ok(*m),
             Document::Index(_) => Err(perr("document", "is an image index, not a manifest")),
         }
     }
 }
 
-fn descriptors(v: Option<&Value>, at: &str, null_is_empty: bool) -> Result<Vec<Descriptor>, ParseError> {
+fn descriptors(
+    v: Option<&Value>,
+    at: &str,
+    null_is_empty: bool,
+) -> Result<Vec<Descriptor>, ParseError> {
     match v {
         Some(Value::Array(items)) => items
             .iter()
@@ -285,8 +308,18 @@ mod tests {
         let e = Document::parse(bad, None).unwrap_err();
         assert_eq!(e.at, "manifests[0].digest");
         let neg = br#"{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":-1}]}"#;
-        assert_eq!(Document::parse(neg, None).unwrap_err().at, "manifests[0].size");
-        for junk in [&b""[..], b"null", b"[]", b"{}", b"{\"mediaType\":\"text/plain\"}", b"\xff"] {
+        assert_eq!(
+            Document::parse(neg, None).unwrap_err().at,
+            "manifests[0].size"
+        );
+        for junk in [
+            &b""[..],
+            b"null",
+            b"[]",
+            b"{}",
+            b"{\"mediaType\":\"text/plain\"}",
+            b"\xff",
+        ] {
             assert!(Document::parse(junk, None).is_err());
         }
     }
@@ -294,7 +327,10 @@ mod tests {
     #[test]
     fn content_type_used_only_without_media_type() {
         let idx = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(Document::parse(idx, Some(media::OCI_INDEX)), Ok(Document::Index(_))));
+        assert!(matches!(
+            Document::parse(idx, Some(media::OCI_INDEX)),
+            Ok(Document::Index(_))
+        ));
         assert!(matches!(Document::parse(idx, None), Ok(Document::Index(_))));
     }
 }

@@ -239,7 +239,10 @@ mod tests {
         let t = br#" {"a" : [1, {"x\"y": "v"} , []], "b":{}, "c":"s\\\"" } "#;
         let root = value_at(t, 0).unwrap();
         let m = members(t, root).unwrap();
-        assert_eq!(m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            m.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c"]
+        );
         let arr = m[0].1.clone();
         let el = elements(t, arr).unwrap();
         assert_eq!(el.len(), 3);
@@ -263,14 +266,29 @@ mod tests {
 
         let pretty = b"{\n  \"manifests\": [\n    {\"a\": 1}\n  ]\n}";
         let arr = top_member(pretty, "manifests").unwrap().unwrap();
-        assert_eq!(element_indent(pretty, arr.clone()).unwrap().as_deref(), Some("    "));
+        assert_eq!(
+            element_indent(pretty, arr.clone()).unwrap().as_deref(),
+            Some("    ")
+        );
         let out = append_to_array(pretty, arr, &[b"2".to_vec()]).unwrap();
-        assert_eq!(out, b"{\n  \"manifests\": [\n    {\"a\": 1},\n    2\n  ]\n}");
+        assert_eq!(
+            out,
+            b"{\n  \"manifests\": [\n    {\"a\": 1},\n    2\n  ]\n}"
+        );
     }
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        for t in [&b""[..], b"{", b"[1,", b"{\"a\"", b"{\"a\":}", b"\"abc", b"{\"a\":1,}", b"]"] {
+        for t in [
+            &b""[..],
+            b"{",
+            b"[1,",
+            b"{\"a\"",
+            b"{\"a\":}",
+            b"\"abc",
+            b"{\"a\":1,}",
+            b"]",
+        ] {
             let r = value_at(t, 0).and_then(|r| members(t, r));
             assert!(r.is_err(), "{:?}", String::from_utf8_lossy(t));
         }

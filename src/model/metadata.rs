@@ -42,8 +42,16 @@ fn is_build_result(obj: &Map<String, Value>) -> bool {
     obj.contains_key("image.name") || obj.contains_key("containerimage.digest")
 }
 
-fn collect(obj: &Map<String, Value>, target: &str, out: &mut Vec<String>) -> Result<(), MetadataError> {
-    let at = if target.is_empty() { String::new() } else { format!("target {target:?}: ") };
+fn collect(
+    obj: &Map<String, Value>,
+    target: &str,
+    out: &mut Vec<String>,
+) -> Result<(), MetadataError> {
+    let at = if target.is_empty() {
+        String::new()
+    } else {
+        format!("target {target:?}: ")
+    };
     let names = match obj.get("image.name") {
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(MetadataError(format!("{at}image.name is not a string"))),
@@ -51,7 +59,11 @@ fn collect(obj: &Map<String, Value>, target: &str, out: &mut Vec<String>) -> Res
     };
     let digest = match obj.get("containerimage.digest") {
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(MetadataError(format!("{at}containerimage.digest is not a string"))),
+        Some(_) => {
+            return Err(MetadataError(format!(
+                "{at}containerimage.digest is not a string"
+            )))
+        }
         None => None,
     };
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -74,13 +86,23 @@ mod tests {
 
     #[test]
     fn build_and_bake() {
-        let build = format!(r#"{{"buildx.build.ref":"x","containerimage.digest":"{D}","image.name":"reg.example/app:1,reg.example/app:latest"}}"#);
+        let build = format!(
+            r#"{{"buildx.build.ref":"x","containerimage.digest":"{D}","image.name":"reg.example/app:1,reg.example/app:latest"}}"#
+        );
         assert_eq!(
             image_refs(build.as_bytes()).unwrap(),
-            [format!("reg.example/app:1@{D}"), format!("reg.example/app:latest@{D}")]
+            [
+                format!("reg.example/app:1@{D}"),
+                format!("reg.example/app:latest@{D}")
+            ]
         );
-        let bake = format!(r#"{{"a":{{"containerimage.digest":"{D}","image.name":"r/a:1"}},"b":{{"image.name":"r/b:2"}},"buildx.build.warnings":[]}}"#);
-        assert_eq!(image_refs(bake.as_bytes()).unwrap(), [format!("r/a:1@{D}"), "r/b:2".to_string()]);
+        let bake = format!(
+            r#"{{"a":{{"containerimage.digest":"{D}","image.name":"r/a:1"}},"b":{{"image.name":"r/b:2"}},"buildx.build.warnings":[]}}"#
+        );
+        assert_eq!(
+            image_refs(bake.as_bytes()).unwrap(),
+            [format!("r/a:1@{D}"), "r/b:2".to_string()]
+        );
     }
 
     #[test]

@@ -126,13 +126,16 @@ impl ImageRef {
             reason: reason.to_string(),
         };
         if let Some(rest) = input.strip_prefix("oci-layout://") {
-            return parse_layout(rest).map(ImageRef::Layout).map_err(|r| fail(&r));
+            return parse_layout(rest)
+                .map(ImageRef::Layout)
+                .map_err(|r| fail(&r));
         }
         if input.contains("://") {
             return Err(fail("only oci-layout:// is understood as a scheme; write registries as HOST[:PORT]/REPO[:TAG|@DIGEST]"));
         }
-        let r: oci_spec::distribution::Reference =
-            input.parse().map_err(|e: oci_spec::distribution::ParseError| fail(&e.to_string()))?;
+        let r: oci_spec::distribution::Reference = input
+            .parse()
+            .map_err(|e: oci_spec::distribution::ParseError| fail(&e.to_string()))?;
         let digest = r
             .digest()
             .map(Digest::parse)
@@ -178,7 +181,8 @@ fn parse_layout(rest: &str) -> Result<LayoutRef, String> {
     if let Some(t) = &tag {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
         if !ok {
             return Err(format!("invalid tag {t:?}"));
         }
@@ -206,12 +210,21 @@ mod tests {
     #[test]
     fn docker_normalisation() {
         let r = reg("alpine");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("docker.io", "library/alpine", Some("latest")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("docker.io", "library/alpine", Some("latest"))
+        );
         assert_eq!(r.api_host(), DOCKER_HUB_API);
         let r = reg("index.docker.io/foo/bar:1");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("docker.io", "foo/bar"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("docker.io", "foo/bar")
+        );
         let r = reg("localhost:5000/a/b/c:v1");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("localhost:5000", "a/b/c", Some("v1")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "a/b/c", Some("v1"))
+        );
         assert_eq!(r.api_host(), "localhost:5000");
         let r = reg(&format!("127.0.0.1:5000/seed/app@{D}"));
         assert_eq!(r.tag, None);
@@ -224,7 +237,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_refs() {
-        for s in ["", "reg.example/UPPER", "a/b:", "a@sha256:abc", "https://x/y", "a b"] {
+        for s in [
+            "",
+            "reg.example/UPPER",
+            "a/b:",
+            "a@sha256:abc",
+            "https://x/y",
+            "a b",
+        ] {
             assert!(ImageRef::parse(s).is_err(), "{s}");
         }
     }
@@ -241,7 +261,10 @@ mod tests {
             ImageRef::Layout(l) => l,
             other => panic!("{other:?}"),
         };
-        assert_eq!((l.dir.to_str().unwrap(), l.tag.as_deref()), ("/tmp/x", None));
+        assert_eq!(
+            (l.dir.to_str().unwrap(), l.tag.as_deref()),
+            ("/tmp/x", None)
+        );
         assert_eq!(l.digest.unwrap().as_str(), D);
         let l = match ImageRef::parse("oci-layout://dir.v1/sub").unwrap() {
             ImageRef::Layout(l) => l,

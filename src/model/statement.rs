@@ -26,8 +26,8 @@ pub struct StatementError(pub String);
 impl Statement {
     /// Parses a statement blob.
     pub fn parse(bytes: &[u8]) -> Result<Statement, StatementError> {
-        let v: Value =
-            serde_json::from_slice(bytes).map_err(|e| StatementError(format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(bytes)
+            .map_err(|e| StatementError(format!("not valid JSON: {e}")))?;
         let obj = v
             .as_object()
             .ok_or_else(|| StatementError("not a JSON object".into()))?;
@@ -98,7 +98,10 @@ mod tests {
         ] {
             assert!(Statement::parse(b).is_err());
         }
-        let empty = Statement::parse(br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[]}"#).unwrap();
+        let empty = Statement::parse(
+            br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[]}"#,
+        )
+        .unwrap();
         assert!(!empty.all_subjects_are("ab"));
     }
 }

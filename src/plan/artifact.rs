@@ -53,7 +53,9 @@ pub fn build(
         return Err(ArtifactError::NoLayers);
     }
     if subject.media_type.is_empty() {
-        return Err(ArtifactError::SubjectWithoutMediaType(subject.digest.clone()));
+        return Err(ArtifactError::SubjectWithoutMediaType(
+            subject.digest.clone(),
+        ));
     }
     let layers: Vec<Value> = legacy
         .layers
@@ -79,7 +81,10 @@ pub fn build(
     let mut m = Map::new();
     m.insert("schemaVersion".into(), json!(2));
     m.insert("mediaType".into(), json!(media::OCI_MANIFEST));
-    m.insert("artifactType".into(), json!(media::ATTESTATION_ARTIFACT_TYPE));
+    m.insert(
+        "artifactType".into(),
+        json!(media::ATTESTATION_ARTIFACT_TYPE),
+    );
     m.insert("config".into(), empty_config());
     m.insert("layers".into(), Value::Array(layers));
     m.insert("subject".into(), subject_descriptor(subject));
@@ -109,7 +114,16 @@ pub fn subject_descriptor(d: &Descriptor) -> Value {
 /// A descriptor object with its keys in Go's `ocispecs.Descriptor` field order, annotations sorted
 /// as Go sorts map keys; unknown keys (which Go would drop) are kept at the end so nothing is lost.
 pub fn go_descriptor(raw: &Map<String, Value>) -> Value {
-    const ORDER: [&str; 8] = ["mediaType", "digest", "size", "urls", "annotations", "data", "platform", "artifactType"];
+    const ORDER: [&str; 8] = [
+        "mediaType",
+        "digest",
+        "size",
+        "urls",
+        "annotations",
+        "data",
+        "platform",
+        "artifactType",
+    ];
     let mut m = Map::new();
     for key in ORDER {
         if let Some(v) = raw.get(key) {
@@ -117,7 +131,12 @@ pub fn go_descriptor(raw: &Map<String, Value>) -> Value {
                 ("annotations", Value::Object(a)) => {
                     let mut sorted: Vec<_> = a.iter().collect();
                     sorted.sort_by(|x, y| x.0.as_bytes().cmp(y.0.as_bytes()));
-                    Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    Value::Object(
+                        sorted
+                            .into_iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    )
                 }
                 ("platform", Value::Object(p)) => go_platform(p),
                 _ => v.clone(),

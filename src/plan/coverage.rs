@@ -80,7 +80,11 @@ pub fn judge(f: &Facts) -> Verdict {
     let subjects_match = if checked.is_empty() {
         None
     } else {
-        Some(checked.iter().all(|s| s.subject_matches && s.error.is_none()))
+        Some(
+            checked
+                .iter()
+                .all(|s| s.subject_matches && s.error.is_none()),
+        )
     };
     let mut reasons = Vec::new();
     if let Some(e) = &f.listing_error {
@@ -88,15 +92,23 @@ pub fn judge(f: &Facts) -> Verdict {
     }
     match (attestation, discoverable) {
         (Found::None, _) => reasons.push("no attestation".into()),
-        (Found::Legacy, Via::None) => reasons.push("legacy attestation only: not discoverable as a referrer (run referrify convert)".into()),
-        (Found::Artifact, Via::None) if f.listing_error.is_none() => {
-            reasons.push("attestation artifact exists but is not listed as a referrer (run referrify convert)".into())
-        }
+        (Found::Legacy, Via::None) => reasons.push(
+            "legacy attestation only: not discoverable as a referrer (run referrify convert)"
+                .into(),
+        ),
+        (Found::Artifact, Via::None) if f.listing_error.is_none() => reasons.push(
+            "attestation artifact exists but is not listed as a referrer (run referrify convert)"
+                .into(),
+        ),
         _ => {}
     }
     for s in &f.statements {
         if let Some(e) = &s.error {
-            reasons.push(format!("layer {} of {}: {e}", s.layer.short(), s.manifest.short()));
+            reasons.push(format!(
+                "layer {} of {}: {e}",
+                s.layer.short(),
+                s.manifest.short()
+            ));
         } else if !s.subject_matches {
             reasons.push(format!(
                 "layer {} of {} ({}): in-toto subject does not name this manifest",
@@ -128,31 +140,65 @@ mod tests {
     }
 
     fn st(ok: bool) -> StatementCheck {
-        StatementCheck { manifest: d(1), layer: d(2), predicate_type: Some("p".into()), subject_matches: ok, error: None }
+        StatementCheck {
+            manifest: d(1),
+            layer: d(2),
+            predicate_type: Some("p".into()),
+            subject_matches: ok,
+            error: None,
+        }
     }
 
     #[test]
     fn verdicts() {
-        let legacy = Facts { in_index: vec![(d(1), false)], via: Some(Via::Tag), listed: vec![], listing_error: None, statements: vec![st(true)] };
+        let legacy = Facts {
+            in_index: vec![(d(1), false)],
+            via: Some(Via::Tag),
+            listed: vec![],
+            listing_error: None,
+            statements: vec![st(true)],
+        };
         let v = judge(&legacy);
-        assert_eq!((v.attestation, v.discoverable, v.covered), (Found::Legacy, Via::None, false));
+        assert_eq!(
+            (v.attestation, v.discoverable, v.covered),
+            (Found::Legacy, Via::None, false)
+        );
 
-        let done = Facts { listed: vec![d(3)], ..legacy.clone() };
+        let done = Facts {
+            listed: vec![d(3)],
+            ..legacy.clone()
+        };
         let v = judge(&done);
-        assert_eq!((v.attestation, v.discoverable, v.covered), (Found::Artifact, Via::Tag, true));
+        assert_eq!(
+            (v.attestation, v.discoverable, v.covered),
+            (Found::Artifact, Via::Tag, true)
+        );
         assert!(v.reasons.is_empty());
 
-        let mismatch = Facts { statements: vec![st(true), st(false)], ..done.clone() };
+        let mismatch = Facts {
+            statements: vec![st(true), st(false)],
+            ..done.clone()
+        };
         let v = judge(&mismatch);
         assert!(!v.covered);
         assert_eq!(v.subjects_match, Some(false));
 
-        let none = Facts { in_index: vec![], via: Some(Via::Api), listed: vec![], listing_error: None, statements: vec![] };
+        let none = Facts {
+            in_index: vec![],
+            via: Some(Via::Api),
+            listed: vec![],
+            listing_error: None,
+            statements: vec![],
+        };
         let v = judge(&none);
         assert_eq!((v.attestation, v.covered), (Found::None, false));
         assert_eq!(v.reasons, ["no attestation"]);
 
-        let failed = Facts { via: None, listing_error: Some("HTTP 500".into()), ..legacy };
+        let failed = Facts {
+            via: None,
+            listing_error: Some("HTTP 500".into()),
+            ..legacy
+        };
         assert!(!judge(&failed).covered);
     }
 }

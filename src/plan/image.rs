@@ -92,8 +92,12 @@ pub fn conversions(img: &LoadedImage) -> (Vec<Conversion>, Vec<Problem>) {
         .collect();
     problems.extend(img.failures.iter().cloned());
     for a in &img.entries.attestations {
-        let Some(m) = img.manifests.get(&a.descriptor.digest) else { continue };
-        let Some(p) = img.entries.platform_at(a.subject_position) else { continue };
+        let Some(m) = img.manifests.get(&a.descriptor.digest) else {
+            continue;
+        };
+        let Some(p) = img.entries.platform_at(a.subject_position) else {
+            continue;
+        };
         let subject = &p.descriptor;
         let types: Vec<Option<String>> = attestation::annotated_predicate_types(&m.view)
             .into_iter()
@@ -149,7 +153,10 @@ pub fn conversions(img: &LoadedImage) -> (Vec<Conversion>, Vec<Problem>) {
             descriptor: referrers::referrer_descriptor(&art.bytes, &view),
             artifact: art,
             created,
-            predicate_types: types.into_iter().map(|t| t.unwrap_or_else(|| "unknown".into())).collect(),
+            predicate_types: types
+                .into_iter()
+                .map(|t| t.unwrap_or_else(|| "unknown".into()))
+                .collect(),
         });
     }
     (out, problems)
@@ -186,7 +193,9 @@ impl Listing {
     /// The digests listed now.
     pub fn listed(&self) -> &[Digest] {
         match self {
-            Listing::Api { listed } | Listing::Tag { listed, .. } | Listing::Layout { listed } => listed,
+            Listing::Api { listed } | Listing::Tag { listed, .. } | Listing::Layout { listed } => {
+                listed
+            }
             Listing::Unusable { .. } => &[],
         }
     }
@@ -290,6 +299,13 @@ pub struct ItemPlan {
     pub blocked: Option<String>,
 }
 
+impl ItemPlan {
+    /// Discoverable before the run and nothing to push: no write concerns it.
+    pub fn is_already_done(&self) -> bool {
+        self.blocked.is_none() && self.already_listed && !self.push_artifact
+    }
+}
+
 /// The plan for one image.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImagePlan {
@@ -309,7 +325,12 @@ impl ImagePlan {
 }
 
 /// Decides the writes for `convs` given the target's state.
-pub fn plan(img: &LoadedImage, convs: &[Conversion], observed: &Observed, rewrite_index: bool) -> Result<ImagePlan, rewrite::RewriteError> {
+pub fn plan(
+    img: &LoadedImage,
+    convs: &[Conversion],
+    observed: &Observed,
+    rewrite_index: bool,
+) -> Result<ImagePlan, rewrite::RewriteError> {
     let mut out = ImagePlan::default();
     let mut manifests = Vec::new();
     let mut tag_actions = Vec::new();
@@ -385,7 +406,9 @@ pub fn plan(img: &LoadedImage, convs: &[Conversion], observed: &Observed, rewrit
                             it.push_artifact = false;
                         }
                     }
-                    manifests.retain(|a| !matches!(a, Action::PutManifest { subject: s, .. } if s == subject));
+                    manifests.retain(
+                        |a| !matches!(a, Action::PutManifest { subject: s, .. } if s == subject),
+                    );
                 }
             }
         }
@@ -399,9 +422,14 @@ pub fn plan(img: &LoadedImage, convs: &[Conversion], observed: &Observed, rewrit
     out.actions.extend(manifests);
     out.actions.extend(tag_actions);
     if !layout_descs.is_empty() {
-        out.actions.push(Action::AddToLayoutIndex { descriptors: layout_descs });
+        out.actions.push(Action::AddToLayoutIndex {
+            descriptors: layout_descs,
+        });
     }
-    out.items = items.into_iter().map(|i| i.expect("every conversion planned")).collect();
+    out.items = items
+        .into_iter()
+        .map(|i| i.expect("every conversion planned"))
+        .collect();
     if rewrite_index {
         let updates: Vec<EntryUpdate> = convs
             .iter()

@@ -13,10 +13,20 @@ pub fn fallback_tag(subject: &Digest) -> String {
     let clean = |s: &str, n: usize| -> String {
         s.chars()
             .take(n)
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect()
     };
-    format!("{}-{}", clean(subject.algorithm(), 32), clean(subject.encoded(), 64))
+    format!(
+        "{}-{}",
+        clean(subject.algorithm(), 32),
+        clean(subject.encoded(), 64)
+    )
 }
 
 /// The descriptor a referrers list carries for manifest `m` (bytes `bytes`): `mediaType`,
@@ -24,7 +34,11 @@ pub fn fallback_tag(subject: &Digest) -> String {
 /// config media type), in Go field order (formats.md §5(e)).
 pub fn referrer_descriptor(bytes: &[u8], m: &ManifestView) -> Value {
     let mut d = Map::new();
-    let mt = if m.media_type.is_empty() { media::OCI_MANIFEST } else { &m.media_type };
+    let mt = if m.media_type.is_empty() {
+        media::OCI_MANIFEST
+    } else {
+        &m.media_type
+    };
     d.insert("mediaType".into(), json!(mt));
     d.insert("digest".into(), json!(Digest::sha256(bytes).as_str()));
     d.insert("size".into(), json!(bytes.len()));
@@ -63,7 +77,10 @@ pub enum TagIndexError {
 
 /// Reads an existing tag-schema index: `Ok(digests)` of its entries when it is a usable referrers
 /// index for `subject`.
-pub fn read_tag_index(bytes: &[u8], subject: &Digest) -> Result<Vec<(Digest, Option<String>)>, TagIndexError> {
+pub fn read_tag_index(
+    bytes: &[u8],
+    subject: &Digest,
+) -> Result<Vec<(Digest, Option<String>)>, TagIndexError> {
     let tag = fallback_tag(subject);
     if Digest::sha256(bytes) == *subject {
         return Err(TagIndexError::IsSubject {
@@ -71,13 +88,23 @@ pub fn read_tag_index(bytes: &[u8], subject: &Digest) -> Result<Vec<(Digest, Opt
             subject: subject.clone(),
         });
     }
-    let what = |s: String| TagIndexError::NotAnIndex { tag: tag.clone(), what: s };
+    let what = |s: String| TagIndexError::NotAnIndex {
+        tag: tag.clone(),
+        what: s,
+    };
     match Document::parse(bytes, None) {
         Ok(Document::Index(i)) if i.media_type == media::OCI_INDEX || i.media_type.is_empty() => {
-            if jsonspan::top_member(bytes, "manifests").ok().flatten().is_none() {
+            if jsonspan::top_member(bytes, "manifests")
+                .ok()
+                .flatten()
+                .is_none()
+            {
                 return Err(what("an index without a manifests array".into()));
             }
-            Ok(i.manifests.into_iter().map(|d| (d.digest, d.artifact_type)).collect())
+            Ok(i.manifests
+                .into_iter()
+                .map(|d| (d.digest, d.artifact_type))
+                .collect())
         }
         Ok(Document::Index(i)) => Err(what(format!("an index of type {}", i.media_type))),
         Ok(Document::Manifest(m)) => Err(what(format!("an image manifest ({})", m.media_type))),
@@ -103,7 +130,11 @@ pub fn merge(
     let mut seen = present.clone();
     let mut new_items = Vec::new();
     for add in additions {
-        let digest = add.get("digest").and_then(Value::as_str).unwrap_or("").to_string();
+        let digest = add
+            .get("digest")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if !seen.contains(&digest) {
             seen.push(digest);
             new_items.push(add);
@@ -116,7 +147,10 @@ pub fn merge(
         let mut m = Map::new();
         m.insert("schemaVersion".into(), json!(2));
         m.insert("mediaType".into(), json!(media::OCI_INDEX));
-        m.insert("manifests".into(), Value::Array(new_items.into_iter().cloned().collect()));
+        m.insert(
+            "manifests".into(),
+            Value::Array(new_items.into_iter().cloned().collect()),
+        );
         return Ok(Some(gojson::to_compact(&Value::Object(m))));
     };
     // read_tag_index checked that the manifests array exists, so these cannot fail on valid JSON.
@@ -126,7 +160,12 @@ pub fn merge(
     };
     let arr = jsonspan::top_member(bytes, "manifests")
         .map_err(not_index)?
-        .ok_or_else(|| not_index(jsonspan::SpanError { at: 0, what: "manifests" }))?;
+        .ok_or_else(|| {
+            not_index(jsonspan::SpanError {
+                at: 0,
+                what: "manifests",
+            })
+        })?;
     let indent = jsonspan::element_indent(bytes, arr.clone()).map_err(not_index)?;
     let encoded: Vec<Vec<u8>> = new_items
         .iter()
@@ -158,7 +197,10 @@ mod tests {
     #[test]
     fn tag_names() {
         let s = d("sha256:23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827");
-        assert_eq!(fallback_tag(&s), "sha256-23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827");
+        assert_eq!(
+            fallback_tag(&s),
+            "sha256-23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827"
+        );
         let long = d(&format!("sha512:{}", "a".repeat(128)));
         assert_eq!(fallback_tag(&long), format!("sha512-{}", "a".repeat(64)));
         let odd = d(&format!("{}+b64:ab=c_d-e", "x".repeat(40)));
@@ -169,12 +211,24 @@ mod tests {
     fn refuses_non_index_and_subject() {
         let s = d("sha256:23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827");
         let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
-        assert!(matches!(merge(Some(manifest), &s, &[json!({"digest":"x"})]), Err(TagIndexError::NotAnIndex { .. })));
+        assert!(matches!(
+            merge(Some(manifest), &s, &[json!({"digest":"x"})]),
+            Err(TagIndexError::NotAnIndex { .. })
+        ));
         let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[]}"#;
-        assert!(matches!(merge(Some(list), &s, &[]), Err(TagIndexError::NotAnIndex { .. })));
-        assert!(matches!(merge(Some(b"hello"), &s, &[]), Err(TagIndexError::NotAnIndex { .. })));
+        assert!(matches!(
+            merge(Some(list), &s, &[]),
+            Err(TagIndexError::NotAnIndex { .. })
+        ));
+        assert!(matches!(
+            merge(Some(b"hello"), &s, &[]),
+            Err(TagIndexError::NotAnIndex { .. })
+        ));
         let idx = br#"{"schemaVersion":2,"manifests":[]}"#.to_vec();
         let sd = Digest::sha256(&idx);
-        assert!(matches!(merge(Some(&idx), &sd, &[]), Err(TagIndexError::IsSubject { .. })));
+        assert!(matches!(
+            merge(Some(&idx), &sd, &[]),
+            Err(TagIndexError::IsSubject { .. })
+        ));
     }
 }

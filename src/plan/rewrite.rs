@@ -38,7 +38,8 @@ pub fn rewrite_index(index: &[u8], updates: &[EntryUpdate]) -> Result<Vec<u8>, R
         let el = elems
             .get(u.position)
             .ok_or_else(|| fail(u.position, "no such entry".into()))?;
-        let members = jsonspan::members(index, el.clone()).map_err(|e| fail(u.position, e.to_string()))?;
+        let members =
+            jsonspan::members(index, el.clone()).map_err(|e| fail(u.position, e.to_string()))?;
         let find = |key: &str| {
             members
                 .iter()

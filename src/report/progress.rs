@@ -18,7 +18,9 @@ impl Progress {
             return Progress { bar: None };
         }
         let bar = ProgressBar::new(total as u64);
-        if let Ok(style) = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} images  {msg}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} images  {msg}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(verb.to_string());

@@ -25,21 +25,39 @@ fn short_type(t: &str) -> String {
 pub fn convert(r: &ConvertReport, verbose: bool) -> String {
     let mut o = String::new();
     let (push, list, add) = if r.dry_run {
-        ("would push artifact", "would list it in tag", "would add it to index.json")
+        (
+            "would push artifact",
+            "would list it in tag",
+            "would add it to index.json",
+        )
     } else {
-        ("pushed artifact", "listed it in tag", "added it to index.json")
+        (
+            "pushed artifact",
+            "listed it in tag",
+            "added it to index.json",
+        )
     };
     let would = if r.dry_run { "would be " } else { "" };
     for img in &r.images {
         let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
-        let _ = writeln!(o, "{}  {}  {}", sanitize(&img.reference), digest, img.status);
+        let _ = writeln!(
+            o,
+            "{}  {}  {}",
+            sanitize(&img.reference),
+            digest,
+            img.status
+        );
         if let Some(e) = &img.error {
             let _ = writeln!(o, "  error: {}", sanitize(e));
         }
         for a in &img.attestations {
             let action = match a.state {
                 "already-done" => format!("already discoverable ({})", via(a.via)),
-                "blocked" | "failed" => format!("{}: {}", a.state, sanitize(a.reason.as_deref().unwrap_or(""))),
+                "blocked" | "failed" => format!(
+                    "{}: {}",
+                    a.state,
+                    sanitize(a.reason.as_deref().unwrap_or(""))
+                ),
                 _ => {
                     let mut parts = Vec::new();
                     if a.pushed {
@@ -76,14 +94,35 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
             }
         }
         for p in &img.problems {
-            let _ = writeln!(o, "  problem: {}: {}", p.digest.short(), sanitize(&p.message));
+            let _ = writeln!(
+                o,
+                "  problem: {}: {}",
+                p.digest.short(),
+                sanitize(&p.message)
+            );
         }
         for p in &img.skipped {
-            let _ = writeln!(o, "  skipped: {}: {}", p.digest.short(), sanitize(&p.message));
+            let _ = writeln!(
+                o,
+                "  skipped: {}: {}",
+                p.digest.short(),
+                sanitize(&p.message)
+            );
         }
         if let Some(ix) = &img.index_rewrite {
-            let tags = if ix.tags_moved.is_empty() { String::new() } else { format!(" (moved: {})", ix.tags_moved.join(", ")) };
-            let _ = writeln!(o, "  index {}{} -> {}{}", would, ix.old.short(), ix.new.short(), sanitize(&tags));
+            let tags = if ix.tags_moved.is_empty() {
+                String::new()
+            } else {
+                format!(" (moved: {})", ix.tags_moved.join(", "))
+            };
+            let _ = writeln!(
+                o,
+                "  index {}{} -> {}{}",
+                would,
+                ix.old.short(),
+                ix.new.short(),
+                sanitize(&tags)
+            );
         }
     }
     let s = &r.summary;
@@ -95,10 +134,18 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
         s.attestations,
         plural(s.attestations),
         s.converted,
-        if r.dry_run { "to convert" } else { "made discoverable" },
+        if r.dry_run {
+            "to convert"
+        } else {
+            "made discoverable"
+        },
         s.already_done,
         s.failed,
-        if r.dry_run { " (dry run: nothing written)" } else { "" }
+        if r.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        }
     );
     o
 }
@@ -129,7 +176,11 @@ pub fn check(r: &CheckReport) -> String {
             let _ = writeln!(o, "  error: {}", sanitize(e));
             continue;
         }
-        let _ = writeln!(o, "  {:<14} {:<20} {:<11} {:<17} {:<9} PREDICATES", "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS");
+        let _ = writeln!(
+            o,
+            "  {:<14} {:<20} {:<11} {:<17} {:<9} PREDICATES",
+            "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS"
+        );
         for p in &img.platforms {
             let att = match p.attestation {
                 Found::Artifact => "artifact",
@@ -157,7 +208,11 @@ pub fn check(r: &CheckReport) -> String {
                 att,
                 disc,
                 subj,
-                if types.is_empty() { "-".to_string() } else { types.join(", ") },
+                if types.is_empty() {
+                    "-".to_string()
+                } else {
+                    types.join(", ")
+                },
                 mark
             );
             for reason in &p.reasons {
@@ -166,7 +221,12 @@ pub fn check(r: &CheckReport) -> String {
             let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&p.confirm));
         }
         for p in &img.problems {
-            let _ = writeln!(o, "  problem: {}: {}", p.digest.short(), sanitize(&p.message));
+            let _ = writeln!(
+                o,
+                "  problem: {}: {}",
+                p.digest.short(),
+                sanitize(&p.message)
+            );
         }
     }
     let s = &r.summary;
@@ -176,7 +236,15 @@ pub fn check(r: &CheckReport) -> String {
         s.covered,
         s.platforms,
         plural(s.platforms),
-        if s.failed_images > 0 { format!(", {} image{} could not be read", s.failed_images, plural(s.failed_images)) } else { String::new() }
+        if s.failed_images > 0 {
+            format!(
+                ", {} image{} could not be read",
+                s.failed_images,
+                plural(s.failed_images)
+            )
+        } else {
+            String::new()
+        }
     );
     o
 }

@@ -64,7 +64,8 @@ impl LayoutStore {
 
     fn index_json(&self) -> Result<IndexView, StoreError> {
         let bytes = self.read_index_bytes()?;
-        Document::parse_index(&bytes, Some(media::OCI_INDEX)).map_err(|e| Self::err(&self.index_path(), e.to_string()))
+        Document::parse_index(&bytes, Some(media::OCI_INDEX))
+            .map_err(|e| Self::err(&self.index_path(), e.to_string()))
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -85,7 +86,11 @@ impl LayoutStore {
                 None => {
                     let bytes = self.blob(d, crate::transport::MAX_MANIFEST_BYTES).await?;
                     let media_type = super::registry::body_media_type(&bytes).unwrap_or_default();
-                    return Ok(Raw { bytes, digest: d.clone(), media_type });
+                    return Ok(Raw {
+                        bytes,
+                        digest: d.clone(),
+                        media_type,
+                    });
                 }
             }
         } else if let Some(t) = &r.tag {
@@ -94,29 +99,50 @@ impl LayoutStore {
                 .iter()
                 .find(|m| m.annotations.get(media::REF_NAME) == Some(t))
                 .cloned()
-                .ok_or_else(|| StoreError::NotFound(format!("tag {t:?} in {}", self.index_path().display())))?
+                .ok_or_else(|| {
+                    StoreError::NotFound(format!("tag {t:?} in {}", self.index_path().display()))
+                })?
         } else {
             let images: Vec<&Descriptor> = index
                 .manifests
                 .iter()
-                .filter(|m| m.artifact_type.is_none() && (media::is_index(&m.media_type) || media::is_manifest(&m.media_type)))
+                .filter(|m| {
+                    m.artifact_type.is_none()
+                        && (media::is_index(&m.media_type) || media::is_manifest(&m.media_type))
+                })
                 .collect();
             match images.as_slice() {
                 [one] => (*one).clone(),
-                [] => return Err(StoreError::NotFound(format!("an image in {}", self.index_path().display()))),
+                [] => {
+                    return Err(StoreError::NotFound(format!(
+                        "an image in {}",
+                        self.index_path().display()
+                    )))
+                }
                 many => {
                     let names: Vec<String> = many
                         .iter()
-                        .map(|m| m.annotations.get(media::REF_NAME).cloned().unwrap_or_else(|| m.digest.to_string()))
+                        .map(|m| {
+                            m.annotations
+                                .get(media::REF_NAME)
+                                .cloned()
+                                .unwrap_or_else(|| m.digest.to_string())
+                        })
                         .collect();
                     return Err(Self::err(
                         &self.index_path(),
-                        format!("holds {} images ({}); name one with :TAG or @DIGEST", many.len(), names.join(", ")),
+                        format!(
+                            "holds {} images ({}); name one with :TAG or @DIGEST",
+                            many.len(),
+                            names.join(", ")
+                        ),
                     ));
                 }
             }
         };
-        let bytes = self.blob(&chosen.digest, crate::transport::MAX_MANIFEST_BYTES).await?;
+        let bytes = self
+            .blob(&chosen.digest, crate::transport::MAX_MANIFEST_BYTES)
+            .await?;
         let media_type = super::registry::body_media_type(&bytes).unwrap_or(chosen.media_type);
         *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = Some(chosen.digest.clone());
         Ok(Raw {
@@ -127,7 +153,8 @@ impl LayoutStore {
     }
 
     pub(super) async fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        self.blob(digest, crate::transport::MAX_MANIFEST_BYTES).await
+        self.blob(digest, crate::transport::MAX_MANIFEST_BYTES)
+            .await
     }
 
     pub(super) async fn manifest_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
@@ -137,11 +164,20 @@ impl LayoutStore {
     pub(super) async fn blob(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(digest);
         if !p.is_file() {
-            return Err(StoreError::NotFound(format!("blob {digest} in {}", self.reference.dir.display())));
+            return Err(StoreError::NotFound(format!(
+                "blob {digest} in {}",
+                self.reference.dir.display()
+            )));
         }
         let bytes = read_limited(&p, limit)?;
         if digest.verify(&bytes) == Some(false) {
-            return Err(Self::err(&p, format!("content does not match digest {digest} (it hashes to {})", Digest::sha256(&bytes))));
+            return Err(Self::err(
+                &p,
+                format!(
+                    "content does not match digest {digest} (it hashes to {})",
+                    Digest::sha256(&bytes)
+                ),
+            ));
         }
         Ok(bytes)
     }
@@ -156,13 +192,17 @@ impl LayoutStore {
         let index = self.index_json()?;
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
-        let mut frontier: Vec<(Descriptor, u8)> = index.manifests.into_iter().map(|d| (d, 0)).collect();
+        let mut frontier: Vec<(Descriptor, u8)> =
+            index.manifests.into_iter().map(|d| (d, 0)).collect();
         while let Some((d, depth)) = frontier.pop() {
             if !seen.insert(d.digest.clone()) {
                 continue;
             }
             if media::is_index(&d.media_type) && depth < 2 {
-                if let Ok(bytes) = read_limited(&self.blob_path(&d.digest), crate::transport::MAX_MANIFEST_BYTES) {
+                if let Ok(bytes) = read_limited(
+                    &self.blob_path(&d.digest),
+                    crate::transport::MAX_MANIFEST_BYTES,
+                ) {
                     if let Ok(child) = Document::parse_index(&bytes, None) {
                         frontier.extend(child.manifests.into_iter().map(|c| (c, depth + 1)));
                     }
@@ -179,14 +219,29 @@ impl LayoutStore {
             if !media::is_manifest(&d.media_type) {
                 continue;
             }
-            let known = self.subjects.lock().unwrap_or_else(|e| e.into_inner()).get(&d.digest).cloned();
+            let known = self
+                .subjects
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&d.digest)
+                .cloned();
             let (subj, artifact_type) = match known {
                 Some(s) => (s, d.artifact_type.clone()),
                 None => {
-                    let Ok(bytes) = read_limited(&self.blob_path(&d.digest), crate::transport::MAX_MANIFEST_BYTES) else { continue };
-                    let Ok(m) = Document::parse_manifest(&bytes, None) else { continue };
+                    let Ok(bytes) = read_limited(
+                        &self.blob_path(&d.digest),
+                        crate::transport::MAX_MANIFEST_BYTES,
+                    ) else {
+                        continue;
+                    };
+                    let Ok(m) = Document::parse_manifest(&bytes, None) else {
+                        continue;
+                    };
                     let s = m.subject.map(|s| s.digest);
-                    self.subjects.lock().unwrap_or_else(|e| e.into_inner()).insert(d.digest.clone(), s.clone());
+                    self.subjects
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(d.digest.clone(), s.clone());
                     (s, d.artifact_type.clone().or(m.artifact_type))
                 }
             };
@@ -206,7 +261,10 @@ impl LayoutStore {
 
     pub(super) async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         if digest.verify(bytes) != Some(true) {
-            return Err(Self::err(&self.blob_path(digest), "refusing to write bytes that do not match their digest"));
+            return Err(Self::err(
+                &self.blob_path(digest),
+                "refusing to write bytes that do not match their digest",
+            ));
         }
         let p = self.blob_path(digest);
         if p.is_file() {
@@ -215,20 +273,37 @@ impl LayoutStore {
         write_atomic(&p, bytes)
     }
 
-    pub(super) async fn put_manifest(&self, digest: &Digest, _media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(super) async fn put_manifest(
+        &self,
+        digest: &Digest,
+        _media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
         self.put_blob(digest, bytes).await
     }
 
     /// Appends descriptors to `index.json` (skipping digests already listed there), keeping
     /// every existing byte.
-    pub async fn add_to_index(&self, descriptors: &[serde_json::Value]) -> Result<usize, StoreError> {
+    pub async fn add_to_index(
+        &self,
+        descriptors: &[serde_json::Value],
+    ) -> Result<usize, StoreError> {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
-        let index = Document::parse_index(&bytes, Some(media::OCI_INDEX)).map_err(|e| Self::err(&p, e.to_string()))?;
-        let present: BTreeSet<String> = index.manifests.iter().map(|m| m.digest.to_string()).collect();
+        let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
+            .map_err(|e| Self::err(&p, e.to_string()))?;
+        let present: BTreeSet<String> = index
+            .manifests
+            .iter()
+            .map(|m| m.digest.to_string())
+            .collect();
         let new: Vec<&serde_json::Value> = descriptors
             .iter()
-            .filter(|d| d.get("digest").and_then(|v| v.as_str()).is_some_and(|d| !present.contains(d)))
+            .filter(|d| {
+                d.get("digest")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|d| !present.contains(d))
+            })
             .collect();
         if new.is_empty() {
             return Ok(0);
@@ -236,7 +311,8 @@ impl LayoutStore {
         let arr = jsonspan::top_member(&bytes, "manifests")
             .map_err(|e| Self::err(&p, e.to_string()))?
             .ok_or_else(|| Self::err(&p, "index.json has no manifests array"))?;
-        let indent = jsonspan::element_indent(&bytes, arr.clone()).map_err(|e| Self::err(&p, e.to_string()))?;
+        let indent = jsonspan::element_indent(&bytes, arr.clone())
+            .map_err(|e| Self::err(&p, e.to_string()))?;
         let encoded: Vec<Vec<u8>> = new
             .iter()
             .map(|v| match &indent {
@@ -244,19 +320,26 @@ impl LayoutStore {
                 None => gojson::to_compact(v),
             })
             .collect();
-        let out = jsonspan::append_to_array(&bytes, arr, &encoded).map_err(|e| Self::err(&p, e.to_string()))?;
+        let out = jsonspan::append_to_array(&bytes, arr, &encoded)
+            .map_err(|e| Self::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
         Ok(new.len())
     }
 
     /// Points every `index.json` entry for `old` at `new` (digest and size), keeping annotations.
-    pub async fn repoint(&self, old: &Digest, new: &Digest, size: u64) -> Result<usize, StoreError> {
+    pub async fn repoint(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        size: u64,
+    ) -> Result<usize, StoreError> {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let arr = jsonspan::top_member(&bytes, "manifests")
             .map_err(|e| Self::err(&p, e.to_string()))?
             .ok_or_else(|| Self::err(&p, "index.json has no manifests array"))?;
-        let index = Document::parse_index(&bytes, Some(media::OCI_INDEX)).map_err(|e| Self::err(&p, e.to_string()))?;
+        let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
+            .map_err(|e| Self::err(&p, e.to_string()))?;
         let updates: Vec<crate::plan::rewrite::EntryUpdate> = index
             .manifests
             .iter()
@@ -272,7 +355,8 @@ impl LayoutStore {
         if updates.is_empty() {
             return Ok(0);
         }
-        let out = crate::plan::rewrite::rewrite_index(&bytes, &updates).map_err(|e| Self::err(&p, e.to_string()))?;
+        let out = crate::plan::rewrite::rewrite_index(&bytes, &updates)
+            .map_err(|e| Self::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
         Ok(updates.len())
     }
@@ -285,12 +369,22 @@ impl LayoutStore {
     /// named through the index and `--platform`.
     pub(super) fn confirm_command(&self, subject: &Digest, platform: Option<&str>) -> String {
         let dir = self.reference.dir.display();
-        let image = match (platform, &self.reference.tag, self.resolved.lock().unwrap_or_else(|e| e.into_inner()).clone()) {
+        let image = match (
+            platform,
+            &self.reference.tag,
+            self.resolved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        ) {
             (Some(p), Some(t), _) => format!("--platform {p} {dir}:{t}"),
             (Some(p), None, Some(d)) => format!("--platform {p} {dir}@{d}"),
             _ => format!("{dir}@{subject}"),
         };
-        format!("oras discover --oci-layout --artifact-type {} {image}", media::ATTESTATION_ARTIFACT_TYPE)
+        format!(
+            "oras discover --oci-layout --artifact-type {} {image}",
+            media::ATTESTATION_ARTIFACT_TYPE
+        )
     }
 }
 
@@ -302,14 +396,19 @@ fn read_limited(p: &Path, limit: usize) -> Result<Vec<u8>, StoreError> {
         .read_to_end(&mut out)
         .map_err(|e| LayoutStore::err(p, e.to_string()))?;
     if out.len() > limit {
-        return Err(LayoutStore::err(p, format!("larger than the {limit}-byte limit")));
+        return Err(LayoutStore::err(
+            p,
+            format!("larger than the {limit}-byte limit"),
+        ));
     }
     Ok(out)
 }
 
 fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write as _;
-    let dir = p.parent().ok_or_else(|| LayoutStore::err(p, "no parent directory"))?;
+    let dir = p
+        .parent()
+        .ok_or_else(|| LayoutStore::err(p, "no parent directory"))?;
     std::fs::create_dir_all(dir).map_err(|e| LayoutStore::err(dir, e.to_string()))?;
     let tmp = dir.join(format!(
         ".{}.referrify-{}.tmp",

@@ -87,7 +87,12 @@ impl Store {
         dispatch!(self, s => s.put_blob(digest, bytes).await)
     }
     /// Stores a manifest by digest.
-    pub async fn put_manifest(&self, digest: &Digest, media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    pub async fn put_manifest(
+        &self,
+        digest: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
         dispatch!(self, s => s.put_manifest(digest, media_type, bytes).await)
     }
     /// A short name for messages and commands (`host/repo` or the layout path).

@@ -47,7 +47,9 @@ impl RegistryStore {
             .get_manifest(self.repo(), &reference)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("image {}", self.reference)))?;
-        let media_type = body_media_type(&f.bytes).or(f.content_type).unwrap_or_default();
+        let media_type = body_media_type(&f.bytes)
+            .or(f.content_type)
+            .unwrap_or_default();
         Ok(Raw {
             bytes: f.bytes,
             digest: f.digest,
@@ -93,7 +95,11 @@ impl RegistryStore {
                     });
                 }
                 Referrers::Unsupported { reason } => {
-                    tracing::debug!(repo = self.repo(), reason, "no Referrers API; using the tag schema");
+                    tracing::debug!(
+                        repo = self.repo(),
+                        reason,
+                        "no Referrers API; using the tag schema"
+                    );
                     *self.support.lock().unwrap_or_else(|e| e.into_inner()) = Some(false);
                 }
             }
@@ -123,7 +129,9 @@ impl RegistryStore {
                 })
             }
             Err(e) => Ok(ReferrersListing {
-                listing: Listing::Unusable { reason: e.to_string() },
+                listing: Listing::Unusable {
+                    reason: e.to_string(),
+                },
                 descriptors: Vec::new(),
             }),
         }
@@ -133,20 +141,38 @@ impl RegistryStore {
         Ok(self.client.put_blob(self.repo(), digest, bytes).await?)
     }
 
-    pub(super) async fn put_manifest(&self, digest: &Digest, media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.client.put_manifest(self.repo(), digest.as_str(), media_type, bytes).await?;
+    pub(super) async fn put_manifest(
+        &self,
+        digest: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_manifest(self.repo(), digest.as_str(), media_type, bytes)
+            .await?;
         Ok(())
     }
 
     /// PUTs manifest bytes under a tag.
-    pub async fn put_tag(&self, tag: &str, media_type: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.client.put_manifest(self.repo(), tag, media_type, bytes).await?;
+    pub async fn put_tag(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_manifest(self.repo(), tag, media_type, bytes)
+            .await?;
         Ok(())
     }
 
     /// The digest a tag points to now (`None`: no such tag).
     pub async fn tag_digest(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
-        Ok(self.client.get_manifest(self.repo(), tag).await?.map(|f| f.digest))
+        Ok(self
+            .client
+            .get_manifest(self.repo(), tag)
+            .await?
+            .map(|f| f.digest))
     }
 
     pub(super) fn name(&self) -> String {
@@ -154,7 +180,11 @@ impl RegistryStore {
     }
 
     pub(super) fn confirm_command(&self, subject: &Digest, _platform: Option<&str>) -> String {
-        let plain = if self.client.is_plain_http() { " --plain-http" } else { "" };
+        let plain = if self.client.is_plain_http() {
+            " --plain-http"
+        } else {
+            ""
+        };
         let spec = match self.api_support() {
             Some(false) => " --distribution-spec v1.1-referrers-tag",
             _ => "",
@@ -174,5 +204,8 @@ pub fn body_media_type(bytes: &[u8]) -> Option<String> {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
     }
-    serde_json::from_slice::<M>(bytes).ok()?.media_type.filter(|m| !m.is_empty())
+    serde_json::from_slice::<M>(bytes)
+        .ok()?
+        .media_type
+        .filter(|m| !m.is_empty())
 }

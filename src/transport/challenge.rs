@@ -95,7 +95,10 @@ mod tests {
         assert_eq!(c.params["realm"], "https://auth.docker.io/token");
         assert_eq!(c.params["scope"], "repository:library/alpine:pull,push");
         let c = parse(r#"Basic realm="Registry Realm""#).unwrap();
-        assert_eq!((c.scheme.as_str(), c.params["realm"].as_str()), ("basic", "Registry Realm"));
+        assert_eq!(
+            (c.scheme.as_str(), c.params["realm"].as_str()),
+            ("basic", "Registry Realm")
+        );
         let c = parse(r#"bearer Realm=x, service="a \"b\"""#).unwrap();
         assert_eq!(c.params["realm"], "x");
         assert_eq!(c.params["service"], r#"a "b""#);
@@ -103,7 +106,15 @@ mod tests {
 
     #[test]
     fn junk_does_not_panic() {
-        for h in ["", "Bearer", "Bearer realm=\"", "Bearer =", "Bearer a=\"é", "Bearer ,,,", "\u{1}"] {
+        for h in [
+            "",
+            "Bearer",
+            "Bearer realm=\"",
+            "Bearer =",
+            "Bearer a=\"é",
+            "Bearer ,,,",
+            "\u{1}",
+        ] {
             let _ = parse(h);
         }
         assert!(parse("").is_none());

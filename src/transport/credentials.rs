@@ -84,7 +84,9 @@ pub fn lookup(path: &Path, registry: &str) -> Result<Option<Credential>, String>
 
 /// `https://host/v1/`, `http://host`, `host/` all name `host`; Docker Hub keys all name Hub.
 fn normalise_key(k: &str) -> String {
-    let k = k.trim_start_matches("https://").trim_start_matches("http://");
+    let k = k
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
     let host = k.split('/').next().unwrap_or("");
     match host {
         "docker.io" | "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
@@ -93,14 +95,23 @@ fn normalise_key(k: &str) -> String {
 }
 
 fn from_auth_entry(entry: &Value) -> Result<Option<Credential>, String> {
-    if let Some(t) = entry.get("identitytoken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+    if let Some(t) = entry
+        .get("identitytoken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
         return Ok(Some(Credential::IdentityToken(t.to_string())));
     }
-    if let Some(a) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) {
+    if let Some(a) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(a.trim())
             .map_err(|_| "an \"auth\" entry is not valid base64".to_string())?;
-        let text = String::from_utf8(decoded).map_err(|_| "an \"auth\" entry is not UTF-8".to_string())?;
+        let text =
+            String::from_utf8(decoded).map_err(|_| "an \"auth\" entry is not UTF-8".to_string())?;
         let (u, p) = text
             .split_once(':')
             .ok_or_else(|| "an \"auth\" entry is not username:password".to_string())?;
@@ -122,7 +133,11 @@ fn from_auth_entry(entry: &Value) -> Result<Option<Credential>, String> {
 
 /// Runs `docker-credential-<helper> get` with the server URL on stdin.
 fn run_helper(helper: &str, server: &str) -> Result<Option<Credential>, String> {
-    if helper.is_empty() || !helper.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+    if helper.is_empty()
+        || !helper
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
         return Err(format!("invalid credential helper name {helper:?}"));
     }
     let program = format!("docker-credential-{helper}");
@@ -143,7 +158,9 @@ fn run_helper(helper: &str, server: &str) -> Result<Option<Credential>, String> 
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         // The docker CLI treats "credentials not found" as anonymous access.
-        if stdout.contains("credentials not found") || String::from_utf8_lossy(&out.stderr).contains("credentials not found") {
+        if stdout.contains("credentials not found")
+            || String::from_utf8_lossy(&out.stderr).contains("credentials not found")
+        {
             return Ok(None);
         }
         return Err(format!("{program} get exited with {}", out.status));
@@ -178,21 +195,54 @@ mod tests {
     #[test]
     fn auths_forms() {
         // "user:pa:ss" base64
-        let c = with_config(r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwYTpzcw=="}}}"#, "127.0.0.1:5000").unwrap();
-        assert_eq!(c, Some(Credential::Basic { username: "user".into(), password: "pa:ss".into() }));
-        let c = with_config(r#"{"auths":{"https://reg.example/v1/":{"username":"u","password":"p"}}}"#, "reg.example").unwrap();
-        assert_eq!(c, Some(Credential::Basic { username: "u".into(), password: "p".into() }));
-        let c = with_config(r#"{"auths":{"https://index.docker.io/v1/":{"identitytoken":"tok"}}}"#, "docker.io").unwrap();
+        let c = with_config(
+            r#"{"auths":{"127.0.0.1:5000":{"auth":"dXNlcjpwYTpzcw=="}}}"#,
+            "127.0.0.1:5000",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Some(Credential::Basic {
+                username: "user".into(),
+                password: "pa:ss".into()
+            })
+        );
+        let c = with_config(
+            r#"{"auths":{"https://reg.example/v1/":{"username":"u","password":"p"}}}"#,
+            "reg.example",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Some(Credential::Basic {
+                username: "u".into(),
+                password: "p".into()
+            })
+        );
+        let c = with_config(
+            r#"{"auths":{"https://index.docker.io/v1/":{"identitytoken":"tok"}}}"#,
+            "docker.io",
+        )
+        .unwrap();
         assert_eq!(c, Some(Credential::IdentityToken("tok".into())));
-        assert_eq!(with_config(r#"{"auths":{"other":{"auth":"dTpw"}}}"#, "reg.example").unwrap(), None);
+        assert_eq!(
+            with_config(r#"{"auths":{"other":{"auth":"dTpw"}}}"#, "reg.example").unwrap(),
+            None
+        );
         assert!(with_config(r#"{"auths":{"r":{"auth":"!!"}}}"#, "r").is_err());
         assert!(with_config("not json", "r").is_err());
     }
 
     #[test]
     fn missing_file_is_anonymous_and_debug_hides_secrets() {
-        assert_eq!(lookup(Path::new("/nonexistent/config.json"), "r").unwrap(), None);
-        let c = Credential::Basic { username: "u".into(), password: "s3cret".into() };
+        assert_eq!(
+            lookup(Path::new("/nonexistent/config.json"), "r").unwrap(),
+            None
+        );
+        let c = Credential::Basic {
+            username: "u".into(),
+            password: "s3cret".into(),
+        };
         assert!(!format!("{c:?}").contains("s3cret"));
         assert!(!format!("{:?}", Credential::IdentityToken("s3cret".into())).contains("s3cret"));
     }
@@ -201,7 +251,8 @@ mod tests {
     fn helper_names_are_checked() {
         let e = with_config(r#"{"credsStore":"../evil"}"#, "r").unwrap_err();
         assert!(e.contains("invalid credential helper"));
-        let e = with_config(r#"{"credHelpers":{"r":"definitely-missing-helper"}}"#, "r").unwrap_err();
+        let e =
+            with_config(r#"{"credHelpers":{"r":"definitely-missing-helper"}}"#, "r").unwrap_err();
         assert!(e.contains("cannot run docker-credential-definitely-missing-helper"));
     }
 }

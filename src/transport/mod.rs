@@ -14,7 +14,9 @@ use crate::model::media;
 use challenge::Challenge;
 use credentials::Credential;
 use error::{describe_body, error_codes, RegistryError, Request};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode, Url};
 use retry::RetryPolicy;
 use std::collections::HashMap;
@@ -70,9 +72,20 @@ pub fn is_loopback(host: &str) -> bool {
     let h = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        host.rsplit_once(':').map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }).unwrap_or(host)
+        host.rsplit_once(':')
+            .map(|(h, p)| {
+                if p.bytes().all(|b| b.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            })
+            .unwrap_or(host)
     };
-    h == "localhost" || h.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    h == "localhost"
+        || h.parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 /// A fetched manifest: the exact bytes and what the registry said about them.
@@ -144,12 +157,21 @@ const USER_AGENT: &str = concat!("referrify/", env!("CARGO_PKG_VERSION"));
 impl Client {
     /// A client for `host` (the API host, e.g. `registry-1.docker.io` or `127.0.0.1:5000`);
     /// `auth_registry` is the name credentials are stored under.
-    pub fn new(host: &str, auth_registry: &str, opts: &ClientOptions) -> Result<Client, RegistryError> {
-        let scheme = if opts.plain_http || is_loopback(host) { "http" } else { "https" };
-        let base = Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Credentials {
-            registry: host.into(),
-            reason: format!("not a valid registry host: {e}"),
-        })?;
+    pub fn new(
+        host: &str,
+        auth_registry: &str,
+        opts: &ClientOptions,
+    ) -> Result<Client, RegistryError> {
+        let scheme = if opts.plain_http || is_loopback(host) {
+            "http"
+        } else {
+            "https"
+        };
+        let base =
+            Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Credentials {
+                registry: host.into(),
+                reason: format!("not a valid registry host: {e}"),
+            })?;
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
@@ -161,10 +183,11 @@ impl Client {
                 registry: host.into(),
                 reason: format!("cannot read CA file {}: {e}", ca.display()),
             })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| RegistryError::Credentials {
-                registry: host.into(),
-                reason: format!("CA file {} is not a PEM certificate: {e}", ca.display()),
-            })?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|e| RegistryError::Credentials {
+                    registry: host.into(),
+                    reason: format!("CA file {} is not a PEM certificate: {e}", ca.display()),
+                })?;
             builder = builder.add_root_certificate(cert);
         }
         let http = builder.build().map_err(|e| RegistryError::Credentials {
@@ -172,9 +195,11 @@ impl Client {
             reason: format!("cannot set up HTTP: {e}"),
         })?;
         let credential = match opts.docker_config.clone().or_else(credentials::config_path) {
-            Some(path) => credentials::lookup(&path, auth_registry).map_err(|reason| RegistryError::Credentials {
-                registry: auth_registry.into(),
-                reason,
+            Some(path) => credentials::lookup(&path, auth_registry).map_err(|reason| {
+                RegistryError::Credentials {
+                    registry: auth_registry.into(),
+                    reason,
+                }
             })?,
             None => None,
         };
@@ -210,7 +235,10 @@ impl Client {
 
     fn url(&self, path: &str) -> Url {
         // Paths are built from validated repository names and digests or tags only.
-        self.inner.base.join(path.trim_start_matches('/')).unwrap_or_else(|_| self.inner.base.clone())
+        self.inner
+            .base
+            .join(path.trim_start_matches('/'))
+            .unwrap_or_else(|_| self.inner.base.clone())
     }
 
     fn scope(&self, repo: &str, write: bool) -> String {
@@ -264,7 +292,10 @@ impl Client {
             registry: self.inner.host.clone(),
             reason,
         };
-        let realm = ch.params.get("realm").ok_or_else(|| fail("bearer challenge without realm".into()))?;
+        let realm = ch
+            .params
+            .get("realm")
+            .ok_or_else(|| fail("bearer challenge without realm".into()))?;
         let mut url = Url::parse(realm).map_err(|_| fail("bearer realm is not a URL".into()))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(fail("bearer realm is not an http(s) URL".into()));
@@ -281,7 +312,9 @@ impl Client {
                     ("client_id", "referrify"),
                     ("access_type", "offline"),
                 ];
-                let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
                 self.inner
                     .http
                     .post(url.clone())
@@ -305,11 +338,21 @@ impl Client {
                 req.send().await
             }
         };
-        let resp = resp.map_err(|e| fail(format!("token request to {} failed: {}", Request::new("GET", &url).url, flatten(&e))))?;
+        let resp = resp.map_err(|e| {
+            fail(format!(
+                "token request to {} failed: {}",
+                Request::new("GET", &url).url,
+                flatten(&e)
+            ))
+        })?;
         let status = resp.status();
         let body = read_limited(resp, 1 << 20, &Request::new("GET", &url)).await?;
         if !status.is_success() {
-            return Err(fail(format!("token endpoint answered HTTP {}: {}", status.as_u16(), describe_body(&body))));
+            return Err(fail(format!(
+                "token endpoint answered HTTP {}: {}",
+                status.as_u16(),
+                describe_body(&body)
+            )));
         }
         #[derive(serde::Deserialize)]
         struct TokenResponse {
@@ -317,8 +360,8 @@ impl Client {
             access_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let t: TokenResponse =
-            serde_json::from_slice(&body).map_err(|_| fail("token endpoint answered something that is not a token".into()))?;
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|_| fail("token endpoint answered something that is not a token".into()))?;
         let value = t
             .token
             .or(t.access_token)
@@ -343,14 +386,23 @@ impl Client {
     ) -> Result<reqwest::Response, RegistryError> {
         let write = !matches!(method, Method::GET | Method::HEAD);
         let scope = self.scope(repo, write);
-        let same_host = url.host_str() == self.inner.base.host_str() && url.port_or_known_default() == self.inner.base.port_or_known_default();
+        let same_host = url.host_str() == self.inner.base.host_str()
+            && url.port_or_known_default() == self.inner.base.port_or_known_default();
         let request = Request::new(method.as_str(), &url);
         let mut attempt = 0u32;
         let mut reauthed = false;
         loop {
             attempt += 1;
-            let auth = if same_host { self.authorization(&scope).await? } else { None };
-            let mut req = self.inner.http.request(method.clone(), url.clone()).headers(headers.clone());
+            let auth = if same_host {
+                self.authorization(&scope).await?
+            } else {
+                None
+            };
+            let mut req = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             if let Some(a) = auth {
                 req = req.header(AUTHORIZATION, a);
             }
@@ -365,14 +417,20 @@ impl Client {
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    if attempt < self.inner.retry.max_attempts && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) {
+                    if attempt < self.inner.retry.max_attempts
+                        && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
+                    {
                         tracing::debug!(%request, attempt, "retrying after: {}", flatten(&e));
                         tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
                         continue;
                     }
                     return Err(RegistryError::Transport {
                         request,
-                        message: format!("{} (after {attempt} attempt{})", flatten(&e), if attempt == 1 { "" } else { "s" }),
+                        message: format!(
+                            "{} (after {attempt} attempt{})",
+                            flatten(&e),
+                            if attempt == 1 { "" } else { "s" }
+                        ),
                     });
                 }
             };
@@ -411,8 +469,14 @@ impl Client {
                 continue;
             }
             if status == 401 || status == 403 {
-                let body = read_limited(resp, 64 * 1024, &request).await.unwrap_or_default();
-                let hint = if self.inner.credential.is_none() { " (no credentials found in the docker config for this registry)" } else { "" };
+                let body = read_limited(resp, 64 * 1024, &request)
+                    .await
+                    .unwrap_or_default();
+                let hint = if self.inner.credential.is_none() {
+                    " (no credentials found in the docker config for this registry)"
+                } else {
+                    ""
+                };
                 return Err(RegistryError::Status {
                     request,
                     status,
@@ -425,7 +489,9 @@ impl Client {
 
     async fn fail(&self, resp: reqwest::Response, request: Request) -> RegistryError {
         let status = resp.status().as_u16();
-        let body = read_limited(resp, 64 * 1024, &request).await.unwrap_or_default();
+        let body = read_limited(resp, 64 * 1024, &request)
+            .await
+            .unwrap_or_default();
         RegistryError::Status {
             request,
             status,
@@ -435,7 +501,11 @@ impl Client {
 
     /// GETs a manifest by tag or digest; `Ok(None)` when the registry says it does not exist.
     /// The bytes are checked against the digest asked for, or else `Docker-Content-Digest`.
-    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<Option<Fetched>, RegistryError> {
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Fetched>, RegistryError> {
         let url = self.url(&format!("v2/{repo}/manifests/{reference}"));
         let request = Request::new("GET", &url);
         let mut h = HeaderMap::new();
@@ -454,7 +524,9 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
-        let expected = Digest::parse(reference).ok().or_else(|| header_digest.and_then(|h| Digest::parse(&h).ok()));
+        let expected = Digest::parse(reference)
+            .ok()
+            .or_else(|| header_digest.and_then(|h| Digest::parse(&h).ok()));
         if let Some(exp) = expected {
             if exp.verify(&bytes) == Some(false) {
                 return Err(RegistryError::DigestMismatch {
@@ -472,7 +544,11 @@ impl Client {
     }
 
     /// Whether a manifest exists (HEAD).
-    pub async fn manifest_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+    pub async fn manifest_exists(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
         let url = self.url(&format!("v2/{repo}/manifests/{digest}"));
         let request = Request::new("HEAD", &url);
         let mut h = HeaderMap::new();
@@ -486,7 +562,13 @@ impl Client {
     }
 
     /// PUTs manifest bytes by tag or digest.
-    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<Pushed, RegistryError> {
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Pushed, RegistryError> {
         let url = self.url(&format!("v2/{repo}/manifests/{reference}"));
         let request = Request::new("PUT", &url);
         let mut h = HeaderMap::new();
@@ -497,12 +579,24 @@ impl Client {
                 reason: format!("invalid media type {media_type:?}"),
             })?,
         );
-        let resp = self.send(Method::PUT, url, repo, h, Some(bytes::Bytes::copy_from_slice(bytes))).await?;
+        let resp = self
+            .send(
+                Method::PUT,
+                url,
+                repo,
+                h,
+                Some(bytes::Bytes::copy_from_slice(bytes)),
+            )
+            .await?;
         if !resp.status().is_success() {
             return Err(self.fail(resp, request).await);
         }
         Ok(Pushed {
-            oci_subject: resp.headers().get("oci-subject").and_then(|v| v.to_str().ok()).map(str::to_string),
+            oci_subject: resp
+                .headers()
+                .get("oci-subject")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
         })
     }
 
@@ -510,7 +604,9 @@ impl Client {
     pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
         let url = self.url(&format!("v2/{repo}/blobs/{digest}"));
         let request = Request::new("HEAD", &url);
-        let resp = self.send(Method::HEAD, url, repo, HeaderMap::new(), None).await?;
+        let resp = self
+            .send(Method::HEAD, url, repo, HeaderMap::new(), None)
+            .await?;
         match resp.status().as_u16() {
             200..=399 => Ok(true),
             404 => Ok(false),
@@ -519,11 +615,18 @@ impl Client {
     }
 
     /// GETs a blob (following redirects to storage without our credentials) and checks its digest.
-    pub async fn get_blob(&self, repo: &str, digest: &Digest, limit: usize) -> Result<Vec<u8>, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
         let mut url = self.url(&format!("v2/{repo}/blobs/{digest}"));
         for _ in 0..5 {
             let request = Request::new("GET", &url);
-            let resp = self.send(Method::GET, url.clone(), repo, HeaderMap::new(), None).await?;
+            let resp = self
+                .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
+                .await?;
             let status = resp.status().as_u16();
             if (300..400).contains(&status) {
                 url = location(&resp, &url).ok_or_else(|| RegistryError::Protocol {
@@ -552,10 +655,23 @@ impl Client {
     }
 
     /// Uploads a blob (POST, then one PUT with the content).
-    pub async fn put_blob(&self, repo: &str, digest: &Digest, bytes: &[u8]) -> Result<(), RegistryError> {
+    pub async fn put_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
         let url = self.url(&format!("v2/{repo}/blobs/uploads/"));
         let request = Request::new("POST", &url);
-        let resp = self.send(Method::POST, url.clone(), repo, HeaderMap::new(), Some(bytes::Bytes::new())).await?;
+        let resp = self
+            .send(
+                Method::POST,
+                url.clone(),
+                repo,
+                HeaderMap::new(),
+                Some(bytes::Bytes::new()),
+            )
+            .await?;
         if resp.status().as_u16() != 202 {
             return Err(self.fail(resp, request).await);
         }
@@ -566,8 +682,19 @@ impl Client {
         put.query_pairs_mut().append_pair("digest", digest.as_str());
         let request = Request::new("PUT", &put);
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-        let resp = self.send(Method::PUT, put, repo, h, Some(bytes::Bytes::copy_from_slice(bytes))).await?;
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let resp = self
+            .send(
+                Method::PUT,
+                put,
+                repo,
+                h,
+                Some(bytes::Bytes::copy_from_slice(bytes)),
+            )
+            .await?;
         if !resp.status().is_success() {
             return Err(self.fail(resp, request).await);
         }
@@ -577,7 +704,12 @@ impl Client {
     /// Lists the referrers of `subject` (distribution-spec v1.1.1 "Listing Referrers"), following
     /// `Link` pages, and classifies a missing API by the rule of registries.md §3. The caller
     /// filters by `artifactType` in any case; `filtered` says whether the registry did.
-    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Referrers, RegistryError> {
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, RegistryError> {
         let mut url = self.url(&format!("v2/{repo}/referrers/{subject}"));
         if let Some(t) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", t);
@@ -586,7 +718,9 @@ impl Client {
         let mut filtered = true;
         for page in 0..MAX_REFERRERS_PAGES {
             let request = Request::new("GET", &url);
-            let resp = self.send(Method::GET, url.clone(), repo, HeaderMap::new(), None).await?;
+            let resp = self
+                .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
+                .await?;
             let status = resp.status().as_u16();
             if status != 200 {
                 if page > 0 {
@@ -594,7 +728,9 @@ impl Client {
                 }
                 return match status {
                     404 => {
-                        let body = read_limited(resp, 64 * 1024, &request).await.unwrap_or_default();
+                        let body = read_limited(resp, 64 * 1024, &request)
+                            .await
+                            .unwrap_or_default();
                         if error_codes(&body).iter().any(|c| c == "NAME_UNKNOWN") {
                             Err(RegistryError::Status {
                                 request,
@@ -602,7 +738,9 @@ impl Client {
                                 detail: describe_body(&body),
                             })
                         } else {
-                            Ok(Referrers::Unsupported { reason: "referrers endpoint answered HTTP 404".into() })
+                            Ok(Referrers::Unsupported {
+                                reason: "referrers endpoint answered HTTP 404".into(),
+                            })
                         }
                     }
                     300..=399 | 400 | 405 | 406 => Ok(Referrers::Unsupported {
@@ -620,7 +758,10 @@ impl Client {
                     });
                 }
                 return Ok(Referrers::Unsupported {
-                    reason: format!("referrers endpoint answered 200 with Content-Type {}", ct.as_deref().unwrap_or("(none)")),
+                    reason: format!(
+                        "referrers endpoint answered 200 with Content-Type {}",
+                        ct.as_deref().unwrap_or("(none)")
+                    ),
                 });
             }
             let applied = resp
@@ -631,9 +772,11 @@ impl Client {
             filtered &= applied && artifact_type.is_some();
             let next = next_link(resp.headers(), &url);
             let body = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
-            let index = Document::parse_index(&body, Some(media::OCI_INDEX)).map_err(|e| RegistryError::Protocol {
-                request: request.clone(),
-                reason: format!("referrers response is not a valid index: {e}"),
+            let index = Document::parse_index(&body, Some(media::OCI_INDEX)).map_err(|e| {
+                RegistryError::Protocol {
+                    request: request.clone(),
+                    reason: format!("referrers response is not a valid index: {e}"),
+                }
             })?;
             descriptors.extend(index.manifests);
             match next {
@@ -644,7 +787,12 @@ impl Client {
                         reason: "Link points to another host".into(),
                     })
                 }
-                None => return Ok(Referrers::Supported { descriptors, filtered }),
+                None => {
+                    return Ok(Referrers::Supported {
+                        descriptors,
+                        filtered,
+                    })
+                }
             }
         }
         Err(RegistryError::Protocol {
@@ -662,7 +810,9 @@ fn content_type(h: &HeaderMap) -> Option<String> {
 
 fn location(resp: &reqwest::Response, base: &Url) -> Option<Url> {
     let l = resp.headers().get(LOCATION)?.to_str().ok()?;
-    base.join(l).ok().filter(|u| matches!(u.scheme(), "http" | "https"))
+    base.join(l)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
 }
 
 /// The `rel="next"` target of a `Link` header (RFC 8288), resolved against `base`.
@@ -688,7 +838,11 @@ pub fn next_link(h: &HeaderMap, base: &Url) -> Option<Url> {
     None
 }
 
-async fn read_limited(mut resp: reqwest::Response, limit: usize, request: &Request) -> Result<Vec<u8>, RegistryError> {
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+    request: &Request,
+) -> Result<Vec<u8>, RegistryError> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(RegistryError::TooLarge {
             request: request.clone(),
@@ -748,10 +902,24 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:5000", "127.0.0.1", "127.0.0.1:5000", "127.8.9.1:1", "[::1]:5000", "[::1]"] {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.8.9.1:1",
+            "[::1]:5000",
+            "[::1]",
+        ] {
             assert!(is_loopback(h), "{h}");
         }
-        for h in ["example.com", "10.0.0.1:5000", "localhost.example.com", "[::2]:1", "ghcr.io"] {
+        for h in [
+            "example.com",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[::2]:1",
+            "ghcr.io",
+        ] {
             assert!(!is_loopback(h), "{h}");
         }
     }
@@ -760,10 +928,19 @@ mod tests {
     fn link_headers() {
         let base = Url::parse("http://r.example/v2/a/referrers/x").unwrap();
         let mut h = HeaderMap::new();
-        h.insert("link", HeaderValue::from_static(r#"</v2/a/referrers/x?n=2&last=b>; rel="next""#));
-        assert_eq!(next_link(&h, &base).unwrap().as_str(), "http://r.example/v2/a/referrers/x?n=2&last=b");
+        h.insert(
+            "link",
+            HeaderValue::from_static(r#"</v2/a/referrers/x?n=2&last=b>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "http://r.example/v2/a/referrers/x?n=2&last=b"
+        );
         let mut h = HeaderMap::new();
-        h.insert("link", HeaderValue::from_static(r#"<http://other/x>; rel="prev""#));
+        h.insert(
+            "link",
+            HeaderValue::from_static(r#"<http://other/x>; rel="prev""#),
+        );
         assert!(next_link(&h, &base).is_none());
         let mut h = HeaderMap::new();
         h.insert("link", HeaderValue::from_static("garbage"));
