@@ -1,0 +1,489 @@
+//! Registry behaviours that no local real server has, reproduced by small in-process fakes named
+//! after the registry they copy (registries.md §2–3): the Referrers-API detection rule, paging,
+//! retries, digest checks and the bearer-token flow.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use referrify::model::digest::Digest;
+use referrify::transport::error::RegistryError;
+use referrify::transport::retry::RetryPolicy;
+use referrify::transport::{Client, ClientOptions, Referrers};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Handler = dyn Fn(&str, &str, &HeaderMap, usize) -> (u16, Vec<(&'static str, String)>, Vec<u8>)
+    + Send
+    + Sync;
+
+struct Fake {
+    addr: String,
+    seen: Arc<Mutex<Vec<String>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+#[derive(Clone)]
+struct St {
+    handler: Arc<Handler>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn handle(State(st): State<St>, req: Request) -> Response {
+    let method = req.method().to_string();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let n = {
+        let mut seen = st.seen.lock().unwrap();
+        seen.push(format!("{method} {pq}"));
+        seen.len()
+    };
+    let (status, headers, body) = (st.handler)(&method, &pq, req.headers(), n);
+    let mut r = Response::builder().status(StatusCode::from_u16(status).unwrap());
+    for (k, v) in headers {
+        r = r.header(k, v);
+    }
+    r.body(Body::from(body)).unwrap()
+}
+
+impl Fake {
+    /// A server on 127.0.0.1 answering every request with `handler(method, path_and_query, headers, n)`
+    /// (`n` = 1-based count of requests so far).
+    fn start(
+        handler: impl Fn(&str, &str, &HeaderMap, usize) -> (u16, Vec<(&'static str, String)>, Vec<u8>)
+            + Send
+            + Sync
+            + 'static,
+    ) -> Fake {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let st = St {
+            handler: Arc::new(handler),
+            seen: seen.clone(),
+        };
+        rt.spawn(async move {
+            let app = axum::Router::new().fallback(handle).with_state(st);
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+        Fake {
+            addr,
+            seen,
+            _rt: rt,
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn client(addr: &str, attempts: u32) -> Client {
+    let cfg = tempfile::tempdir().unwrap();
+    let opts = ClientOptions {
+        retry: RetryPolicy {
+            max_attempts: attempts,
+            base: Duration::from_millis(10),
+            cap: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(2),
+        },
+        docker_config: Some(cfg.path().join("config.json")),
+        timeout: Duration::from_secs(5),
+        ..ClientOptions::default()
+    };
+    Client::new(addr, addr, &opts).unwrap()
+}
+
+fn subject() -> Digest {
+    Digest::sha256(b"subject")
+}
+
+fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+fn referrers(addr: &str) -> Result<Referrers, RegistryError> {
+    run(client(addr, 3).referrers(
+        "app",
+        &subject(),
+        Some("application/vnd.docker.attestation.manifest.v1+json"),
+    ))
+}
+
+#[test]
+fn ghcr_303_redirect_means_no_api_and_is_not_followed() {
+    let f = Fake::start(|_, _, _, _| {
+        (
+            303,
+            vec![("location", "http://127.0.0.1:9/login".into())],
+            vec![],
+        )
+    });
+    match referrers(&f.addr).unwrap() {
+        Referrers::Unsupported { reason } => assert!(reason.contains("303"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.seen().len(), 1, "redirect not followed: {:?}", f.seen());
+}
+
+#[test]
+fn router_404_406_400_and_wrong_content_type_mean_no_api() {
+    for (status, ct, body) in [
+        (404, "text/plain", "404 page not found"), // distribution 2.8
+        (406, "application/json", "{}"),           // Artifactory < 7.90.1
+        (
+            400,
+            "application/json",
+            r#"{"errors":[{"code":"MANIFEST_INVALID"}]}"#,
+        ), // Quay, unknown subject
+        (405, "text/plain", ""),
+        (200, "text/html", "<html>login</html>"), // a login page
+    ] {
+        let f = Fake::start(move |_, _, _, _| {
+            (
+                status,
+                vec![("content-type", ct.to_string())],
+                body.as_bytes().to_vec(),
+            )
+        });
+        assert!(
+            matches!(referrers(&f.addr).unwrap(), Referrers::Unsupported { .. }),
+            "{status} {ct}"
+        );
+    }
+}
+
+#[test]
+fn name_unknown_401_403_and_5xx_are_errors_never_no_referrers() {
+    for (status, body) in [
+        (
+            404,
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#,
+        ),
+        (401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#),
+        (
+            403,
+            r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#,
+        ),
+        (500, "boom"),
+    ] {
+        let f = Fake::start(move |_, _, _, _| {
+            (
+                status,
+                vec![("content-type", "application/json".into())],
+                body.as_bytes().to_vec(),
+            )
+        });
+        let e = referrers(&f.addr).unwrap_err();
+        assert_eq!(e.status(), Some(status), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains(&format!("HTTP {status}")) && msg.contains("/v2/app/referrers/"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn link_pages_are_followed_and_the_filter_flag_is_reported() {
+    let d = |n: u8, t: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{}","size":1,"artifactType":"{t}"}}"#,
+            Digest::sha256(&[n])
+        )
+    };
+    let page1 = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{}]}}"#,
+        d(1, "application/vnd.docker.attestation.manifest.v1+json")
+    );
+    let page2 = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{},{}]}}"#,
+        d(2, "application/vnd.dev.cosign.artifact.sig.v1+json"),
+        d(3, "application/vnd.docker.attestation.manifest.v1+json")
+    );
+    let f = Fake::start(move |_, pq, _, _| {
+        if pq.contains("page=2") {
+            (
+                200,
+                vec![("content-type", INDEX.into())],
+                page2.clone().into_bytes(),
+            )
+        } else {
+            assert!(
+                pq.contains("artifactType=application%2Fvnd.docker.attestation.manifest.v1%2Bjson"),
+                "{pq}"
+            );
+            (
+                200,
+                vec![
+                    ("content-type", INDEX.into()),
+                    ("link", format!("<{}&page=2>; rel=\"next\"", pq)),
+                ],
+                page1.clone().into_bytes(),
+            )
+        }
+    });
+    match referrers(&f.addr).unwrap() {
+        Referrers::Supported {
+            descriptors,
+            filtered,
+        } => {
+            assert_eq!(descriptors.len(), 3);
+            assert!(
+                !filtered,
+                "no OCI-Filters-Applied header: the caller must filter"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.seen().len(), 2);
+}
+
+#[test]
+fn endless_link_chains_are_bounded() {
+    let f = Fake::start(|_, pq, _, n| {
+        let body = format!(r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[]}}"#);
+        let path = pq.split('?').next().unwrap().to_string();
+        (
+            200,
+            vec![
+                ("content-type", INDEX.into()),
+                ("link", format!("<{path}?n={n}>; rel=\"next\"")),
+            ],
+            body.into_bytes(),
+        )
+    });
+    let e = referrers(&f.addr).unwrap_err();
+    assert!(e.to_string().contains("pages of referrers"), "{e}");
+    assert_eq!(f.seen().len(), referrify::transport::MAX_REFERRERS_PAGES);
+}
+
+#[test]
+fn retry_after_on_429_is_honoured_then_success() {
+    let f = Fake::start(|_, _, _, n| {
+        if n == 1 {
+            (
+                429,
+                vec![("retry-after", "1".into())],
+                b"slow down".to_vec(),
+            )
+        } else {
+            (
+                200,
+                vec![("content-type", INDEX.into())],
+                format!(r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[]}}"#)
+                    .into_bytes(),
+            )
+        }
+    });
+    let t = Instant::now();
+    assert!(matches!(
+        referrers(&f.addr).unwrap(),
+        Referrers::Supported { .. }
+    ));
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert_eq!(f.seen().len(), 2);
+}
+
+#[test]
+fn persistent_503_gives_up_after_the_bound() {
+    let f = Fake::start(|_, _, _, _| (503, vec![], b"unavailable".to_vec()));
+    let e = referrers(&f.addr).unwrap_err();
+    assert_eq!(e.status(), Some(503));
+    assert_eq!(f.seen().len(), 3, "exactly max_attempts requests");
+}
+
+#[test]
+fn a_body_that_does_not_hash_to_its_digest_is_refused() {
+    let f = Fake::start(|_, _, _, _| {
+        (
+            200,
+            vec![(
+                "content-type",
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            )],
+            b"{\"schemaVersion\":2}".to_vec(),
+        )
+    });
+    let d = Digest::sha256(b"something else");
+    let e = run(client(&f.addr, 1).get_manifest("app", d.as_str())).unwrap_err();
+    assert!(matches!(e, RegistryError::DigestMismatch { .. }), "{e}");
+    let e = run(client(&f.addr, 1).get_blob("app", &d, 1024)).unwrap_err();
+    assert!(e.to_string().contains("does not match digest"), "{e}");
+    // A tag read whose Docker-Content-Digest disagrees with the body.
+    let g = Fake::start(move |_, _, _, _| {
+        (
+            200,
+            vec![("docker-content-digest", Digest::sha256(b"x").to_string())],
+            b"{}".to_vec(),
+        )
+    });
+    assert!(matches!(
+        run(client(&g.addr, 1).get_manifest("app", "latest")),
+        Err(RegistryError::DigestMismatch { .. })
+    ));
+}
+
+#[test]
+fn oversized_manifests_are_refused() {
+    let f = Fake::start(|_, _, _, _| {
+        (
+            200,
+            vec![],
+            vec![b' '; referrify::transport::MAX_MANIFEST_BYTES + 1],
+        )
+    });
+    let e = run(client(&f.addr, 1).get_manifest("app", "latest")).unwrap_err();
+    assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+}
+
+#[test]
+fn bearer_token_fetched_once_per_scope() {
+    let token = "tok-SECRET-123";
+    let f = Fake::start(move |_, pq, h, _| {
+        if pq.starts_with("/token") {
+            assert!(pq.contains("scope=repository%3Aapp%3Apull"), "{pq}");
+            return (
+                200,
+                vec![("content-type", "application/json".into())],
+                format!(r#"{{"token":"{token}","expires_in":300}}"#).into_bytes(),
+            );
+        }
+        let authed = h.get("authorization").and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {token}"));
+        if !authed {
+            let host = h.get("host").unwrap().to_str().unwrap().to_string();
+            return (
+                401,
+                vec![(
+                    "www-authenticate",
+                    format!(r#"Bearer realm="http://{host}/token",service="fake""#),
+                )],
+                br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec(),
+            );
+        }
+        (404, vec![], b"".to_vec())
+    });
+    let c = client(&f.addr, 1);
+    run(async {
+        for _ in 0..3 {
+            assert!(!c.manifest_exists("app", &subject()).await.unwrap());
+        }
+    });
+    let seen = f.seen();
+    assert_eq!(
+        seen.iter().filter(|s| s.contains("/token")).count(),
+        1,
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.len(),
+        5,
+        "401, token, retry, then two direct requests: {seen:?}"
+    );
+    assert_eq!(c.request_count(), 5);
+}
+
+#[test]
+fn refused_token_is_a_clear_auth_error() {
+    let f = Fake::start(|_, pq, h, _| {
+        if pq.starts_with("/token") {
+            return (
+                401,
+                vec![],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_vec(),
+            );
+        }
+        let host = h.get("host").unwrap().to_str().unwrap().to_string();
+        (
+            401,
+            vec![(
+                "www-authenticate",
+                format!(r#"Bearer realm="http://{host}/token",service="fake""#),
+            )],
+            vec![],
+        )
+    });
+    let e = run(client(&f.addr, 1).manifest_exists("app", &subject())).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(e, RegistryError::Auth { .. })
+            && msg.contains("HTTP 401")
+            && msg.contains("bad credentials"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn identity_token_is_exchanged_with_a_refresh_token_grant() {
+    let f = Fake::start(|method, pq, h, _| {
+        if pq.starts_with("/token") {
+            // The docker CLI's OAuth2 flow: POST with grant_type=refresh_token (body not visible here).
+            assert_eq!(method, "POST");
+            assert_eq!(
+                h.get("content-type").unwrap(),
+                "application/x-www-form-urlencoded"
+            );
+            return (
+                200,
+                vec![],
+                br#"{"access_token":"from-refresh","expires_in":60}"#.to_vec(),
+            );
+        }
+        if h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer from-refresh") {
+            return (404, vec![], vec![]);
+        }
+        let host = h.get("host").unwrap().to_str().unwrap().to_string();
+        (
+            401,
+            vec![(
+                "www-authenticate",
+                format!(r#"Bearer realm="http://{host}/token",service="fake""#),
+            )],
+            vec![],
+        )
+    });
+    let cfg = tempfile::tempdir().unwrap();
+    let path = cfg.path().join("config.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"refresh-SECRET"}}}}}}"#,
+            f.addr
+        ),
+    )
+    .unwrap();
+    let opts = ClientOptions {
+        docker_config: Some(path),
+        ..ClientOptions::default()
+    };
+    let c = Client::new(&f.addr, &f.addr, &opts).unwrap();
+    assert!(!run(c.manifest_exists("app", &subject())).unwrap());
+    assert_eq!(
+        f.seen()
+            .iter()
+            .filter(|s| s.starts_with("POST /token"))
+            .count(),
+        1
+    );
+}
