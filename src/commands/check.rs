@@ -109,19 +109,14 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
             Vec::new(),
         ),
         Loaded::Index(img) => {
-            let mut problems: Vec<Problem> = img
-                .entries
-                .broken
-                .iter()
-                .map(|s| Problem {
-                    digest: s.digest.clone(),
-                    message: s.reason.clone(),
+            let problems: Vec<Problem> = img
+                .problems()
+                .into_iter()
+                .map(|p| Problem {
+                    digest: p.digest,
+                    message: p.message,
                 })
                 .collect();
-            problems.extend(img.failures.iter().map(|p| Problem {
-                digest: p.digest.clone(),
-                message: p.message.clone(),
-            }));
             let targets = img
                 .entries
                 .platforms

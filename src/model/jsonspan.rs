@@ -187,9 +187,8 @@ pub fn splice(b: &[u8], mut edits: Vec<(Range<usize>, Vec<u8>)>) -> Vec<u8> {
     out
 }
 
-/// Appends the already-encoded JSON values `items` to the array spanning `arr`, copying the
-/// whitespace style of its existing elements (`indent(prefix)` encodes an item for a pretty array
-/// whose elements start with `prefix` after a newline).
+/// Appends the already-encoded JSON values `items` to the array spanning `arr`, repeating the
+/// whitespace that precedes its first element before each new one.
 pub fn append_to_array(
     b: &[u8],
     arr: Range<usize>,
@@ -228,6 +227,40 @@ pub fn element_indent(b: &[u8], arr: Range<usize>) -> Result<Option<String>, Spa
         .iter()
         .rposition(|&c| c == b'\n')
         .map(|nl| String::from_utf8_lossy(&lead[nl + 1..]).into_owned()))
+}
+
+/// Appends `values` to the array that is member `key` of the top-level object, encoded the way Go
+/// writes them and indented like the existing elements (compact arrays stay compact). A `null`
+/// member becomes an array. Every other byte of `b` is kept.
+pub fn append_to_member(
+    b: &[u8],
+    key: &str,
+    values: &[&serde_json::Value],
+) -> Result<Vec<u8>, SpanError> {
+    let arr = top_member(b, key)?.ok_or(SpanError {
+        at: 0,
+        what: "the array member",
+    })?;
+    let is_null = &b[arr.clone()] == b"null";
+    let indent = if is_null {
+        None
+    } else {
+        element_indent(b, arr.clone())?
+    };
+    let encoded: Vec<Vec<u8>> = values
+        .iter()
+        .map(|v| match &indent {
+            Some(prefix) => super::gojson::to_indent_prefixed(v, prefix),
+            None => super::gojson::to_compact(v),
+        })
+        .collect();
+    if is_null {
+        let mut out = b"[".to_vec();
+        out.extend(encoded.join(&b","[..]));
+        out.push(b']');
+        return Ok(splice(b, vec![(arr, out)]));
+    }
+    append_to_array(b, arr, &encoded)
 }
 
 #[cfg(test)]
@@ -275,6 +308,20 @@ mod tests {
             out,
             b"{\n  \"manifests\": [\n    {\"a\": 1},\n    2\n  ]\n}"
         );
+    }
+
+    #[test]
+    fn append_to_member_handles_null_and_style() {
+        let v = serde_json::json!({"a": "<"});
+        let out = append_to_member(br#"{"m":null}"#, "m", &[&v]).unwrap();
+        assert_eq!(out, br#"{"m":[{"a":"\u003c"}]}"#);
+        let pretty = b"{\n  \"m\": [\n    1\n  ]\n}";
+        let out = append_to_member(pretty, "m", &[&v]).unwrap();
+        assert_eq!(
+            out,
+            b"{\n  \"m\": [\n    1,\n    {\n      \"a\": \"\\u003c\"\n    }\n  ]\n}"
+        );
+        assert!(append_to_member(br#"{"x":[]}"#, "m", &[&v]).is_err());
     }
 
     #[test]

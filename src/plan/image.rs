@@ -78,19 +78,21 @@ pub struct Conversion {
     pub descriptor: Value,
 }
 
+impl LoadedImage {
+    /// Attestation entries that cannot be used: broken annotations, or manifests that could not be read.
+    pub fn problems(&self) -> Vec<Problem> {
+        let broken = self.entries.broken.iter().map(|s| Problem {
+            digest: s.digest.clone(),
+            message: s.reason.clone(),
+        });
+        broken.chain(self.failures.iter().cloned()).collect()
+    }
+}
+
 /// Derives the conversions of an image: one per usable attestation entry.
 pub fn conversions(img: &LoadedImage) -> (Vec<Conversion>, Vec<Problem>) {
     let mut out = Vec::new();
-    let mut problems: Vec<Problem> = img
-        .entries
-        .broken
-        .iter()
-        .map(|s| Problem {
-            digest: s.digest.clone(),
-            message: s.reason.clone(),
-        })
-        .collect();
-    problems.extend(img.failures.iter().cloned());
+    let mut problems = img.problems();
     for a in &img.entries.attestations {
         let Some(m) = img.manifests.get(&a.descriptor.digest) else {
             continue;

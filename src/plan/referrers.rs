@@ -153,37 +153,13 @@ pub fn merge(
         );
         return Ok(Some(gojson::to_compact(&Value::Object(m))));
     };
-    // read_tag_index checked that the manifests array exists, so these cannot fail on valid JSON.
-    let not_index = |e: jsonspan::SpanError| TagIndexError::NotAnIndex {
-        tag: fallback_tag(subject),
-        what: format!("unscannable JSON ({e})"),
-    };
-    let arr = jsonspan::top_member(bytes, "manifests")
-        .map_err(not_index)?
-        .ok_or_else(|| {
-            not_index(jsonspan::SpanError {
-                at: 0,
-                what: "manifests",
-            })
-        })?;
-    let indent = jsonspan::element_indent(bytes, arr.clone()).map_err(not_index)?;
-    let encoded: Vec<Vec<u8>> = new_items
-        .iter()
-        .map(|v| match &indent {
-            Some(p) => gojson::to_indent_prefixed(v, p),
-            None => gojson::to_compact(v),
-        })
-        .collect();
-    if bytes.get(arr.start) != Some(&b'[') {
-        // `"manifests": null`: replace the null with a fresh array.
-        let mut out = b"[".to_vec();
-        out.extend(encoded.join(&b","[..]));
-        out.push(b']');
-        return Ok(Some(jsonspan::splice(bytes, vec![(arr, out)])));
-    }
-    jsonspan::append_to_array(bytes, arr, &encoded)
+    // read_tag_index checked that the manifests array exists, so this fails only on bad JSON.
+    jsonspan::append_to_member(bytes, "manifests", &new_items)
         .map(Some)
-        .map_err(not_index)
+        .map_err(|e| TagIndexError::NotAnIndex {
+            tag: fallback_tag(subject),
+            what: format!("unscannable JSON ({e})"),
+        })
 }
 
 #[cfg(test)]

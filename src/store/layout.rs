@@ -7,7 +7,7 @@ use super::{ReferrersListing, StoreError};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, IndexView};
 use crate::model::reference::LayoutRef;
-use crate::model::{gojson, jsonspan, media};
+use crate::model::{jsonspan, media};
 use crate::plan::image::{Listing, Raw};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -308,19 +308,7 @@ impl LayoutStore {
         if new.is_empty() {
             return Ok(0);
         }
-        let arr = jsonspan::top_member(&bytes, "manifests")
-            .map_err(|e| Self::err(&p, e.to_string()))?
-            .ok_or_else(|| Self::err(&p, "index.json has no manifests array"))?;
-        let indent = jsonspan::element_indent(&bytes, arr.clone())
-            .map_err(|e| Self::err(&p, e.to_string()))?;
-        let encoded: Vec<Vec<u8>> = new
-            .iter()
-            .map(|v| match &indent {
-                Some(pfx) => gojson::to_indent_prefixed(v, pfx),
-                None => gojson::to_compact(v),
-            })
-            .collect();
-        let out = jsonspan::append_to_array(&bytes, arr, &encoded)
+        let out = jsonspan::append_to_member(&bytes, "manifests", &new)
             .map_err(|e| Self::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
         Ok(new.len())
@@ -335,9 +323,6 @@ impl LayoutStore {
     ) -> Result<usize, StoreError> {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
-        let arr = jsonspan::top_member(&bytes, "manifests")
-            .map_err(|e| Self::err(&p, e.to_string()))?
-            .ok_or_else(|| Self::err(&p, "index.json has no manifests array"))?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
             .map_err(|e| Self::err(&p, e.to_string()))?;
         let updates: Vec<crate::plan::rewrite::EntryUpdate> = index
@@ -351,7 +336,6 @@ impl LayoutStore {
                 size,
             })
             .collect();
-        let _ = arr;
         if updates.is_empty() {
             return Ok(0);
         }
