@@ -159,6 +159,7 @@ fn index_rewrite_matches_buildkit_v032_index() {
             )
             .unwrap(),
             size: 1106,
+            media_type: None,
         }],
     )
     .unwrap();
@@ -346,6 +347,7 @@ fn rewritten_real_index_is_buildkits_oci_artifact_index() {
             position: 1,
             digest: art[0].artifact.digest.clone(),
             size: art[0].artifact.bytes.len() as u64,
+            media_type: None,
         }],
     )
     .unwrap();

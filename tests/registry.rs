@@ -638,3 +638,49 @@ fn one_bad_image_does_not_stop_the_others() {
     assert_eq!(code(&referrify(&["convert", "Not A Ref"])), 2);
     assert_eq!(code(&referrify(&["frobnicate"])), 2);
 }
+
+#[test]
+fn credential_helpers_from_docker_config() {
+    let reg = Registry::distribution_with_htpasswd("helper-user", "helper-pa55");
+    let repo = common::unique_repo("helper");
+    load_layout(&reg, &LEGACY_V1.dir(), &format!("{repo}:1"));
+    let image = reg.reference(&format!("{repo}:1"));
+    // A docker credential helper, as `docker-credential-<name> get` with the server on stdin.
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-referrifytest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\nif [ \"$server\" = \"{}\" ]; then\n  printf '{{\"ServerURL\":\"%s\",\"Username\":\"helper-user\",\"Secret\":\"helper-pa55\"}}' \"$server\"\nelse\n  echo 'credentials not found in native keychain'; exit 1\nfi\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for config in [
+        r#"{"credsStore":"referrifytest"}"#.to_string(),
+        format!(r#"{{"credHelpers":{{"{}":"referrifytest"}}}}"#, reg.addr),
+    ] {
+        let cfg = tempfile::tempdir().unwrap();
+        std::fs::write(cfg.path().join("config.json"), &config).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
+            .args(["check", "--format", "json", &image])
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        // Authenticated: the image is read (legacy only, so exit 3, not an auth failure).
+        assert_eq!(code(&out), 3, "{config}: {}", explain(&out));
+        assert_eq!(
+            json(&out)["images"][0]["platforms"][0]["attestation"],
+            "legacy"
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("helper-pa55"));
+    }
+}

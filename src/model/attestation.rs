@@ -134,3 +134,62 @@ pub fn annotated_predicate_types(m: &ManifestView) -> Vec<Option<String>> {
         .map(|l| l.annotations.get(media::PREDICATE_TYPE).cloned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::document::Document;
+
+    fn idx(entries: &str) -> IndexView {
+        Document::parse_index(
+            format!(r#"{{"schemaVersion":2,"manifests":[{entries}]}}"#).as_bytes(),
+            None,
+        )
+        .unwrap()
+    }
+
+    const P: &str = "sha256:23678f31b3b3586c4fb318aecfe64a96a1f0916ba8faf9b2be2abee63fa9e827";
+    const A: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+    #[test]
+    fn sorts_entries_by_role() {
+        let platform = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{P}","size":1}}"#
+        );
+        let att = |ty: &str, key: &str, target: &str| {
+            format!(
+                r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{A}","size":1,"annotations":{{"{key}":"{target}","vnd.docker.reference.type":"{ty}"}}}}"#
+            )
+        };
+        let e = classify(&idx(&format!(
+            "{platform},{}",
+            att("attestation-manifest", media::REFERENCE_DIGEST, P)
+        )));
+        assert_eq!((e.platforms.len(), e.attestations.len()), (1, 1));
+        assert_eq!(e.attestations[0].subject_position, 0);
+        // The older annotation key buildx still reads.
+        let e = classify(&idx(&format!(
+            "{platform},{}",
+            att("attestation-manifest", media::REFERENCE_DIGEST_OLD, P)
+        )));
+        assert_eq!(e.attestations.len(), 1);
+        // Another reference type is left alone; BuildKit says to ignore such manifests.
+        let e = classify(&idx(&format!(
+            "{platform},{}",
+            att("signature", media::REFERENCE_DIGEST, P)
+        )));
+        assert_eq!(
+            (e.attestations.len(), e.skipped.len(), e.platforms.len()),
+            (0, 1, 1)
+        );
+        // A subject that is not in the index is a broken entry, not a guess.
+        let e = classify(&idx(&format!(
+            "{platform},{}",
+            att("attestation-manifest", media::REFERENCE_DIGEST, A)
+        )));
+        assert_eq!((e.attestations.len(), e.broken.len()), (0, 1));
+        assert!(e.broken[0]
+            .reason
+            .contains("not an image manifest in this index"));
+    }
+}

@@ -441,6 +441,12 @@ pub fn plan(
                 position: c.source_position,
                 digest: c.artifact.digest.clone(),
                 size: c.artifact.bytes.len() as u64,
+                media_type: img
+                    .view
+                    .manifests
+                    .get(c.source_position)
+                    .filter(|d| d.media_type != media::OCI_MANIFEST)
+                    .map(|_| media::OCI_MANIFEST.to_string()),
             })
             .collect();
         if !updates.is_empty() {

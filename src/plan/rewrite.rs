@@ -14,6 +14,8 @@ pub struct EntryUpdate {
     pub digest: Digest,
     /// The new size.
     pub size: u64,
+    /// The new media type, when it changes (a Docker schema 2 entry becoming an OCI artifact).
+    pub media_type: Option<String>,
 }
 
 /// The index could not be edited.
@@ -51,6 +53,11 @@ pub fn rewrite_index(index: &[u8], updates: &[EntryUpdate]) -> Result<Vec<u8>, R
         gojson::write_string(&mut digest, u.digest.as_str().as_bytes());
         edits.push((find("digest")?, digest));
         edits.push((find("size")?, u.size.to_string().into_bytes()));
+        if let Some(mt) = &u.media_type {
+            let mut v = Vec::new();
+            gojson::write_string(&mut v, mt.as_bytes());
+            edits.push((find("mediaType")?, v));
+        }
     }
     Ok(jsonspan::splice(index, edits))
 }

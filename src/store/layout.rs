@@ -334,6 +334,7 @@ impl LayoutStore {
                 position,
                 digest: new.clone(),
                 size,
+                media_type: None,
             })
             .collect();
         if updates.is_empty() {
