@@ -453,3 +453,37 @@ fn docker_schema2_index_rewrite_switches_the_entry_to_oci() {
         old["manifests"][1]["annotations"]
     );
 }
+
+#[test]
+fn progress_bar_only_on_a_terminal_and_never_with_quiet() {
+    let (_tmp, dir) = temp_layout("buildkit-v0.32.2/legacy-v1");
+    let bin = env!("CARGO_BIN_EXE_referrify");
+    let layout = format!("oci-layout://{}", dir.display());
+    // util-linux `script` gives the command a pseudo-terminal; stdout goes to /dev/null.
+    let in_pty = |args: &str| {
+        let cmd = format!("{bin} {args} {layout} >/dev/null");
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .output()
+            .expect("script (util-linux)");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        in_pty("check").contains("checking ["),
+        "bar expected on a terminal"
+    );
+    assert!(
+        !in_pty("check -q").contains("checking ["),
+        "-q hides the bar"
+    );
+    assert!(
+        !in_pty("check --format json").contains("checking ["),
+        "JSON runs stay quiet"
+    );
+    let piped = referrify(&["check", &layout]);
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains('['),
+        "{}",
+        explain(&piped)
+    );
+}
