@@ -6,7 +6,9 @@ use crate::model::digest::Digest;
 use crate::model::document::{Document, ManifestView};
 use crate::model::media;
 use crate::model::statement::Statement;
-use crate::plan::image::{Conversion, LoadedImage, LoadedManifest, Observed, Problem, Raw};
+use crate::plan::image::{
+    Conversion, Listing, LoadedImage, LoadedManifest, Observed, Problem, Raw,
+};
 use crate::store::{Store, StoreError};
 use crate::transport::MAX_STATEMENT_BYTES;
 use std::collections::BTreeMap;
@@ -128,12 +130,13 @@ pub async fn observe(
     }
     let mut need_blob = false;
     for c in convs {
-        let listed = obs
-            .listings
-            .get(&c.subject.digest)
-            .is_some_and(|l| l.listed().contains(&c.artifact.digest));
-        // A listed referrer exists; only unlisted ones need a HEAD.
-        let present = listed || store.manifest_exists(&c.artifact.digest).await?;
+        let listing = obs.listings.get(&c.subject.digest);
+        let listed = listing.is_some_and(|l| l.listed().contains(&c.artifact.digest));
+        // A listed referrer exists. With the Referrers API an unlisted one is pushed whether or
+        // not it exists (the push is what gets it listed), so only the tag schema and layouts
+        // need to ask.
+        let api = matches!(listing, Some(Listing::Api { .. }));
+        let present = listed || (!api && store.manifest_exists(&c.artifact.digest).await?);
         if present {
             obs.present.insert(c.artifact.digest.clone());
         } else if c.created {

@@ -684,3 +684,62 @@ fn credential_helpers_from_docker_config() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("helper-pa55"));
     }
 }
+
+/// The HTTP requests a pipeline run makes, every one counted at the registry (recording proxy).
+/// Listed per step so a change that adds a round trip shows up here; see the README's count.
+#[test]
+fn request_counts_of_a_pipeline_run() {
+    for kind in RegistryKind::ALL {
+        let reg = Registry::start(kind);
+        let repo = common::unique_repo("count");
+        load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
+        let image = reg.reference(&format!("{repo}:multi"));
+        reg.clear_requests();
+        let out = referrify(&["convert", "--format", "json", &image]);
+        assert_eq!(code(&out), 0, "{}", explain(&out));
+        let seen: Vec<String> = reg
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path().replace(&repo, "R")))
+            .collect();
+        assert_eq!(
+            json(&out)["images"][0]["requests"],
+            seen.len(),
+            "the report counts what the registry saw: {seen:#?}"
+        );
+        let (a, b) = (&AMD64[7..19], &ARM64[7..19]);
+        let n = |prefix: &str| seen.iter().filter(|s| s.starts_with(prefix)).count();
+        // Read: the index and the two legacy manifests.
+        assert_eq!(n("GET /v2/R/manifests/multi"), 1, "{seen:#?}");
+        assert_eq!(n("GET /v2/R/manifests/sha256:"), 2, "{seen:#?}");
+        // Write: the {} blob (HEAD; ferro serves it built in, distribution needs POST + PUT)
+        // and the two artifacts.
+        assert_eq!(n("HEAD /v2/R/blobs/"), 1, "{seen:#?}");
+        let upload = usize::from(!kind.has_referrers_api());
+        assert_eq!(n("POST /v2/R/blobs/uploads/"), upload, "{seen:#?}");
+        assert_eq!(n("PUT /v2/R/blobs/uploads/"), upload, "{seen:#?}");
+        assert_eq!(n("PUT /v2/R/manifests/sha256:"), 2, "{seen:#?}");
+        if kind.has_referrers_api() {
+            // One listing per subject before, one after (verification); no HEAD of unlisted artifacts.
+            assert_eq!(n("GET /v2/R/referrers/"), 4, "{seen:#?}");
+            assert_eq!(n("HEAD /v2/R/manifests/"), 0, "{seen:#?}");
+            assert_eq!(seen.len(), 10, "{seen:#?}");
+        } else {
+            // One probe; then per subject: tag read, artifact HEAD, tag write, tag read-back.
+            assert_eq!(n("GET /v2/R/referrers/"), 1, "{seen:#?}");
+            assert_eq!(
+                n(&format!("GET /v2/R/manifests/sha256-{a}")),
+                2,
+                "{seen:#?}"
+            );
+            assert_eq!(
+                n(&format!("GET /v2/R/manifests/sha256-{b}")),
+                2,
+                "{seen:#?}"
+            );
+            assert_eq!(n("HEAD /v2/R/manifests/sha256:"), 2, "{seen:#?}");
+            assert_eq!(n("PUT /v2/R/manifests/sha256-"), 2, "{seen:#?}");
+            assert_eq!(seen.len(), 17, "{seen:#?}");
+        }
+    }
+}
