@@ -741,5 +741,16 @@ fn request_counts_of_a_pipeline_run() {
             assert_eq!(n("PUT /v2/R/manifests/sha256-"), 2, "{seen:#?}");
             assert_eq!(seen.len(), 17, "{seen:#?}");
         }
+        // A second run reads and lists, then stops.
+        reg.clear_requests();
+        let out = referrify(&["convert", "--format", "json", &image]);
+        assert_eq!(code(&out), 0, "{}", explain(&out));
+        let again = reg.requests();
+        assert!(again.iter().all(|r| r.method == "GET"), "{again:#?}");
+        assert_eq!(
+            again.len(),
+            if kind.has_referrers_api() { 5 } else { 6 },
+            "{again:#?}"
+        );
     }
 }

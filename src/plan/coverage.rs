@@ -19,6 +19,7 @@ pub enum Found {
 
 /// The check of one in-toto layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StatementCheck {
     /// The attestation manifest holding the layer.
     pub manifest: Digest,
