@@ -1,0 +1,157 @@
+//! The JSON output is a documented, stable schema (README "JSON output"): these tests pin every
+//! key path, so a rename or removal fails here before it breaks a user's pipeline.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(p.clone());
+                paths(x, &p, out);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                paths(x, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn run(args: &[&str]) -> Value {
+    let empty = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
+        .args(args)
+        .env("DOCKER_CONFIG", empty.path())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn keys(v: &Value) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    paths(v, "", &mut s);
+    s
+}
+
+const CONVERT: &[&str] = &[
+    "command",
+    "dryRun",
+    "indexMode",
+    "schemaVersion",
+    "images",
+    "summary",
+    "images[].reference",
+    "images[].digest",
+    "images[].status",
+    "images[].attestations",
+    "images[].skipped",
+    "images[].problems",
+    "images[].indexRewrite",
+    "images[].indexRewrite.old",
+    "images[].indexRewrite.new",
+    "images[].indexRewrite.tagsMoved",
+    "images[].writes",
+    "images[].writes.blobs",
+    "images[].writes.manifests",
+    "images[].writes.referrersTags",
+    "images[].writes.layoutIndexEntries",
+    "images[].requests",
+    "images[].attestations[].platform",
+    "images[].attestations[].subject",
+    "images[].attestations[].source",
+    "images[].attestations[].artifact",
+    "images[].attestations[].artifactSize",
+    "images[].attestations[].created",
+    "images[].attestations[].predicateTypes",
+    "images[].attestations[].state",
+    "images[].attestations[].via",
+    "images[].attestations[].pushed",
+    "images[].attestations[].verified",
+    "images[].attestations[].confirm",
+    "summary.images",
+    "summary.failedImages",
+    "summary.attestations",
+    "summary.converted",
+    "summary.alreadyDone",
+    "summary.failed",
+];
+
+const CHECK: &[&str] = &[
+    "command",
+    "schemaVersion",
+    "images",
+    "summary",
+    "images[].reference",
+    "images[].digest",
+    "images[].platforms",
+    "images[].problems",
+    "images[].platforms[].platform",
+    "images[].platforms[].digest",
+    "images[].platforms[].attestation",
+    "images[].platforms[].discoverable",
+    "images[].platforms[].referrers",
+    "images[].platforms[].predicateTypes",
+    "images[].platforms[].subjectsMatch",
+    "images[].platforms[].statements",
+    "images[].platforms[].statements[].manifest",
+    "images[].platforms[].statements[].layer",
+    "images[].platforms[].statements[].predicateType",
+    "images[].platforms[].statements[].subjectMatches",
+    "images[].platforms[].covered",
+    "images[].platforms[].reasons",
+    "images[].platforms[].confirm",
+    "summary.images",
+    "summary.failedImages",
+    "summary.platforms",
+    "summary.covered",
+    "summary.uncovered",
+];
+
+#[test]
+fn convert_and_check_json_keys_are_the_documented_ones() {
+    let (_tmp, dir) = common::temp_layout("buildkit-v0.32.2/legacy-v1");
+    let layout = format!("oci-layout://{}", dir.display());
+    let expected: BTreeSet<String> = CONVERT.iter().map(|s| s.to_string()).collect();
+    let dry = run(&[
+        "convert",
+        "--dry-run",
+        "--index",
+        "rewrite",
+        "--format",
+        "json",
+        &layout,
+    ]);
+    assert_eq!(dry["schemaVersion"], 1);
+    // A dry run has no verification result yet: `verified` is null, still present.
+    assert_eq!(keys(&dry), expected);
+    let done = run(&["convert", "--index", "rewrite", "--format", "json", &layout]);
+    assert_eq!(keys(&done), expected);
+    let check = run(&["check", "--format", "json", &layout]);
+    assert_eq!(check["schemaVersion"], 1);
+    assert_eq!(
+        keys(&check),
+        CHECK.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()
+    );
+    // The README documents each of these keys.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for k in CONVERT.iter().chain(CHECK) {
+        let leaf = k.rsplit('.').next().unwrap().trim_end_matches("[]");
+        assert!(
+            readme.contains(&format!("\"{leaf}\"")),
+            "README does not document {k}"
+        );
+    }
+}
