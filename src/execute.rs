@@ -5,6 +5,7 @@ use crate::model::digest::Digest;
 use crate::model::media;
 use crate::plan::image::{Action, Conversion, ImagePlan, Via};
 use crate::store::{Store, StoreError};
+use futures_util::future::join_all;
 use std::time::Duration;
 
 /// Something execution reports as it goes (progress bars listen to these).
@@ -49,6 +50,18 @@ pub async fn run(
     }
 }
 
+/// What one finished action did.
+enum Done {
+    Blob,
+    Manifest,
+    Tag(String, bool),
+    Layout(usize),
+    Index(Digest, Vec<String>),
+}
+
+/// Runs the actions phase by phase: consecutive actions of one kind (the artifact pushes, the
+/// referrers tags of different subjects) are independent and go out concurrently; a phase starts
+/// only when the one before it has fully succeeded.
 async fn run_actions(
     store: &Store,
     plan: &ImagePlan,
@@ -56,80 +69,115 @@ async fn run_actions(
     observer: &dyn Observer,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
-    for action in &plan.actions {
-        match action {
-            Action::PutBlob { digest, bytes } => {
-                store.put_blob(digest, bytes).await?;
-                out.blobs_pushed += 1;
-            }
-            Action::PutManifest { digest, bytes, .. } => {
-                store
-                    .put_manifest(digest, media::OCI_MANIFEST, bytes)
-                    .await?;
-                out.manifests_pushed += 1;
-            }
-            Action::PutReferrersTag {
-                tag,
-                bytes,
-                creates_tag,
-                ..
-            } => {
-                let Store::Registry(r) = store else {
-                    unreachable_layout("referrers tag")?;
-                    continue;
-                };
-                r.put_tag(tag, media::OCI_INDEX, bytes).await?;
-                out.tags_written.push((tag.clone(), *creates_tag));
-            }
-            Action::AddToLayoutIndex { descriptors } => {
-                let Store::Layout(l) = store else {
-                    unreachable_layout("layout index")?;
-                    continue;
-                };
-                out.layout_entries_added += l.add_to_index(descriptors).await?;
-            }
-            Action::PutIndex {
-                old,
-                digest,
-                bytes,
-                media_type,
-            } => {
-                store.put_manifest(digest, media_type, bytes).await?;
-                match store {
-                    Store::Registry(r) => {
-                        for t in tags {
-                            // Move a tag only from the index we read: never over an image someone
-                            // pushed since.
-                            let now = r.tag_digest(t).await?;
-                            if now.as_ref() != Some(old) && now.as_ref() != Some(digest) {
-                                return Err(StoreError::Conflict(format!(
-                                    "tag {t} now points to {}, not to the index {old} that was read; not moving it",
-                                    now.map(|d| d.to_string()).unwrap_or_else(|| "nothing".into())
-                                )));
-                            }
-                            r.put_tag(t, media_type, bytes).await?;
-                            out.tags_moved.push(t.clone());
+    let actions = &plan.actions;
+    let mut i = 0;
+    while i < actions.len() {
+        let kind = std::mem::discriminant(&actions[i]);
+        let n = actions[i..]
+            .iter()
+            .take_while(|a| std::mem::discriminant(*a) == kind)
+            .count();
+        let phase = &actions[i..i + n];
+        let results = join_all(phase.iter().map(|a| run_one(store, a, tags))).await;
+        let mut failure = None;
+        for (action, r) in phase.iter().zip(results) {
+            match r {
+                Ok(done) => {
+                    match done {
+                        Done::Blob => out.blobs_pushed += 1,
+                        Done::Manifest => out.manifests_pushed += 1,
+                        Done::Tag(t, created) => out.tags_written.push((t, created)),
+                        Done::Layout(k) => out.layout_entries_added += k,
+                        Done::Index(d, moved) => {
+                            out.index_pushed = Some(d);
+                            out.tags_moved.extend(moved);
                         }
                     }
-                    Store::Layout(l) => {
-                        if l.repoint(old, digest, bytes.len() as u64).await? > 0 {
-                            out.tags_moved.push("index.json".into());
-                        }
-                    }
+                    observer.action_done(action);
                 }
-                out.index_pushed = Some(digest.clone());
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
             }
         }
-        observer.action_done(action);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        i += n;
     }
     Ok(())
 }
 
-fn unreachable_layout(what: &str) -> Result<(), StoreError> {
-    Err(StoreError::Layout {
+async fn run_one(store: &Store, action: &Action, tags: &[String]) -> Result<Done, StoreError> {
+    match action {
+        Action::PutBlob { digest, bytes } => {
+            store.put_blob(digest, bytes).await?;
+            Ok(Done::Blob)
+        }
+        Action::PutManifest { digest, bytes, .. } => {
+            store
+                .put_manifest(digest, media::OCI_MANIFEST, bytes)
+                .await?;
+            Ok(Done::Manifest)
+        }
+        Action::PutReferrersTag {
+            tag,
+            bytes,
+            creates_tag,
+            ..
+        } => {
+            let Store::Registry(r) = store else {
+                return Err(wrong_store("referrers tag"));
+            };
+            r.put_tag(tag, media::OCI_INDEX, bytes).await?;
+            Ok(Done::Tag(tag.clone(), *creates_tag))
+        }
+        Action::AddToLayoutIndex { descriptors } => {
+            let Store::Layout(l) = store else {
+                return Err(wrong_store("layout index"));
+            };
+            Ok(Done::Layout(l.add_to_index(descriptors).await?))
+        }
+        Action::PutIndex {
+            old,
+            digest,
+            bytes,
+            media_type,
+        } => {
+            store.put_manifest(digest, media_type, bytes).await?;
+            let mut moved = Vec::new();
+            match store {
+                Store::Registry(r) => {
+                    for t in tags {
+                        // Move a tag only from the index we read: never over an image someone
+                        // pushed since.
+                        let now = r.tag_digest(t).await?;
+                        if now.as_ref() != Some(old) && now.as_ref() != Some(digest) {
+                            return Err(StoreError::Conflict(format!(
+                                "tag {t} now points to {}, not to the index {old} that was read; not moving it",
+                                now.map(|d| d.to_string()).unwrap_or_else(|| "nothing".into())
+                            )));
+                        }
+                        r.put_tag(t, media_type, bytes).await?;
+                        moved.push(t.clone());
+                    }
+                }
+                Store::Layout(l) => {
+                    if l.repoint(old, digest, bytes.len() as u64).await? > 0 {
+                        moved.push("index.json".into());
+                    }
+                }
+            }
+            Ok(Done::Index(digest.clone(), moved))
+        }
+    }
+}
+
+fn wrong_store(what: &str) -> StoreError {
+    StoreError::Layout {
         path: String::new(),
         message: format!("internal: a {what} action planned for the wrong kind of store"),
-    })
+    }
 }
 
 /// The result of re-listing one conversion's subject after the writes.
@@ -150,36 +198,46 @@ pub struct Verification {
 pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<Verification> {
     let mut results: Vec<Option<Verification>> = vec![None; convs.len()];
     for attempt in 1..=attempts.max(1) {
-        let mut pending = false;
-        let mut seen: std::collections::BTreeMap<Digest, Result<(Vec<Digest>, Via), String>> =
-            Default::default();
-        for (i, c) in convs.iter().enumerate() {
-            if results[i].as_ref().is_some_and(|v| v.found) {
+        let pending = |r: &Option<Verification>| !r.as_ref().is_some_and(|v| v.found);
+        let mut subjects: Vec<Digest> = Vec::new();
+        for (c, r) in convs.iter().zip(&results) {
+            if pending(r) && !subjects.contains(&c.subject.digest) {
+                subjects.push(c.subject.digest.clone());
+            }
+        }
+        if subjects.is_empty() {
+            break;
+        }
+        let listings: std::collections::BTreeMap<Digest, Result<(Vec<Digest>, Via), String>> =
+            subjects
+                .iter()
+                .cloned()
+                .zip(store.referrers_many(&subjects).await)
+                .map(|(s, r)| {
+                    let r = r
+                        .map(|l| {
+                            // Re-filter locally: registries may ignore `artifactType` (registries.md §4).
+                            let listed = l
+                                .descriptors
+                                .iter()
+                                .filter(|d| {
+                                    d.artifact_type
+                                        .as_deref()
+                                        .is_none_or(|t| t == media::ATTESTATION_ARTIFACT_TYPE)
+                                })
+                                .map(|d| d.digest.clone())
+                                .collect();
+                            (listed, l.listing.via())
+                        })
+                        .map_err(|e| e.to_string());
+                    (s, r)
+                })
+                .collect();
+        for (c, r) in convs.iter().zip(results.iter_mut()) {
+            let Some(listing) = listings.get(&c.subject.digest) else {
                 continue;
-            }
-            let s = &c.subject.digest;
-            if !seen.contains_key(s) {
-                let r = store
-                    .referrers(s)
-                    .await
-                    .map(|l| {
-                        // Re-filter locally: registries may ignore `artifactType` (registries.md §4).
-                        let listed = l
-                            .descriptors
-                            .iter()
-                            .filter(|d| {
-                                d.artifact_type
-                                    .as_deref()
-                                    .is_none_or(|t| t == media::ATTESTATION_ARTIFACT_TYPE)
-                            })
-                            .map(|d| d.digest.clone())
-                            .collect();
-                        (listed, l.listing.via())
-                    })
-                    .map_err(|e| e.to_string());
-                seen.insert(s.clone(), r);
-            }
-            let v = match &seen[s] {
+            };
+            *r = Some(match listing {
                 Ok((listed, via)) => Verification {
                     found: listed.contains(&c.artifact.digest),
                     via: *via,
@@ -192,19 +250,21 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
                     attempts: attempt,
                     error: Some(e.clone()),
                 },
-            };
-            pending |= !v.found;
-            results[i] = Some(v);
+            });
         }
-        if !pending {
-            break;
-        }
-        if attempt < attempts {
+        if attempt < attempts && results.iter().any(pending) {
             tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
         }
     }
     results
         .into_iter()
-        .map(|r| r.expect("every conversion verified"))
+        .map(|r| {
+            r.unwrap_or(Verification {
+                found: false,
+                via: Via::None,
+                attempts: 0,
+                error: Some("not verified".into()),
+            })
+        })
         .collect()
 }

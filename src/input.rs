@@ -11,6 +11,7 @@ use crate::plan::image::{
 };
 use crate::store::{Store, StoreError};
 use crate::transport::MAX_STATEMENT_BYTES;
+use futures_util::future::join_all;
 use std::collections::BTreeMap;
 
 /// What a reference resolved to.
@@ -51,14 +52,17 @@ pub async fn load(store: &Store) -> Result<Loaded, LoadError> {
         Document::Index(i) => *i,
     };
     let entries = attestation::classify(&view);
+    let mut digests: Vec<&Digest> = Vec::new();
+    for a in &entries.attestations {
+        if !digests.contains(&&a.descriptor.digest) {
+            digests.push(&a.descriptor.digest);
+        }
+    }
+    let results = join_all(digests.iter().map(|d| load_attestation(store, d))).await;
     let mut manifests = BTreeMap::new();
     let mut failures = Vec::new();
-    for a in &entries.attestations {
-        let d = &a.descriptor.digest;
-        if manifests.contains_key(d) {
-            continue;
-        }
-        match load_attestation(store, d).await {
+    for (d, r) in digests.into_iter().zip(results) {
+        match r {
             Ok(m) => {
                 manifests.insert(d.clone(), m);
             }
@@ -113,12 +117,14 @@ pub async fn observe(
 ) -> Result<(Observed, Vec<Problem>), StoreError> {
     let mut obs = Observed::default();
     let mut problems = Vec::new();
+    let mut subjects: Vec<Digest> = Vec::new();
     for c in convs {
-        let subject = &c.subject.digest;
-        if obs.listings.contains_key(subject) {
-            continue;
+        if !subjects.contains(&c.subject.digest) {
+            subjects.push(c.subject.digest.clone());
         }
-        match store.referrers(subject).await {
+    }
+    for (subject, r) in subjects.iter().zip(store.referrers_many(&subjects).await) {
+        match r {
             Ok(l) => {
                 obs.listings.insert(subject.clone(), l.listing);
             }
@@ -128,15 +134,32 @@ pub async fn observe(
             }),
         }
     }
+    // A listed referrer exists. With the Referrers API an unlisted one is pushed whether or not
+    // it exists (the push is what gets it listed), so only the tag schema and layouts need to ask.
+    let listed = |c: &Conversion| {
+        obs.listings
+            .get(&c.subject.digest)
+            .is_some_and(|l| l.listed().contains(&c.artifact.digest))
+    };
+    let api = |c: &Conversion| {
+        matches!(
+            obs.listings.get(&c.subject.digest),
+            Some(Listing::Api { .. })
+        )
+    };
+    let ask: Vec<&Conversion> = convs.iter().filter(|c| !listed(c) && !api(c)).collect();
+    let heads = join_all(
+        ask.iter()
+            .map(|c| store.manifest_exists(&c.artifact.digest)),
+    )
+    .await;
+    let mut exists = BTreeMap::new();
+    for (c, h) in ask.iter().zip(heads) {
+        exists.insert(c.artifact.digest.clone(), h?);
+    }
     let mut need_blob = false;
     for c in convs {
-        let listing = obs.listings.get(&c.subject.digest);
-        let listed = listing.is_some_and(|l| l.listed().contains(&c.artifact.digest));
-        // A listed referrer exists. With the Referrers API an unlisted one is pushed whether or
-        // not it exists (the push is what gets it listed), so only the tag schema and layouts
-        // need to ask.
-        let api = matches!(listing, Some(Listing::Api { .. }));
-        let present = listed || (!api && store.manifest_exists(&c.artifact.digest).await?);
+        let present = listed(c) || exists.get(&c.artifact.digest).copied().unwrap_or(false);
         if present {
             obs.present.insert(c.artifact.digest.clone());
         } else if c.created {

@@ -17,6 +17,7 @@ use crate::report::{
 };
 use crate::store::Store;
 use crate::transport::MAX_STATEMENT_BYTES;
+use futures_util::future::join_all;
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -89,7 +90,7 @@ struct Target {
     /// Whether the manifest sits in an index under `platform`.
     in_an_index: bool,
     digest: Digest,
-    in_index: Vec<(Digest, ManifestView)>,
+    in_index: Attestations,
 }
 
 async fn check_image(store: &Store, text: &str) -> CheckImage {
@@ -141,11 +142,7 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
             (img.index.digest, targets, problems)
         }
     };
-    let mut statements: BTreeMap<Digest, Result<Statement, String>> = BTreeMap::new();
-    let mut platforms = Vec::new();
-    for t in targets {
-        platforms.push(check_platform(store, &t, &mut statements).await);
-    }
+    let platforms = check_platforms(store, &targets).await;
     CheckImage {
         reference: text.to_string(),
         digest: Some(digest),
@@ -155,65 +152,138 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
     }
 }
 
-async fn check_platform(
-    store: &Store,
-    t: &Target,
-    cache: &mut BTreeMap<Digest, Result<Statement, String>>,
-) -> PlatformReport {
-    let known: Vec<&Digest> = t.in_index.iter().map(|(d, _)| d).collect();
-    let (via, listed, listing_error) = match store.referrers(&t.digest).await {
-        Ok(l) => {
-            let listed: Vec<Digest> = l
-                .descriptors
-                .iter()
-                .filter(|d| {
-                    d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE)
-                        || (d.artifact_type.is_none() && known.contains(&&d.digest))
-                })
-                .map(|d| d.digest.clone())
-                .collect();
-            (Some(l.listing.via()), listed, None)
+/// Attestation manifests by digest.
+type Attestations = Vec<(Digest, ManifestView)>;
+
+/// What listing one platform's referrers found.
+struct Listed {
+    via: Option<crate::plan::image::Via>,
+    digests: Vec<Digest>,
+    error: Option<String>,
+}
+
+/// Gathers the facts for every platform in three concurrent rounds (referrers listings, referrer
+/// manifests, statement blobs, each fetched once), then judges each platform.
+async fn check_platforms(store: &Store, targets: &[Target]) -> Vec<PlatformReport> {
+    let subjects: Vec<Digest> = targets.iter().map(|t| t.digest.clone()).collect();
+    let listings: Vec<Listed> = targets
+        .iter()
+        .zip(store.referrers_many(&subjects).await)
+        .map(|(t, r)| match r {
+            Ok(l) => Listed {
+                via: Some(l.listing.via()),
+                // Attestation referrers; tag indexes written by some tools omit artifactType, so
+                // an untyped entry counts when the index names it as this platform's attestation.
+                digests: l
+                    .descriptors
+                    .iter()
+                    .filter(|d| {
+                        d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE)
+                            || (d.artifact_type.is_none()
+                                && t.in_index.iter().any(|(x, _)| x == &d.digest))
+                    })
+                    .map(|d| d.digest.clone())
+                    .collect(),
+                error: None,
+            },
+            Err(e) => Listed {
+                via: None,
+                digests: Vec::new(),
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+
+    // Round 2: referrer manifests the index does not hold.
+    let mut wanted: Vec<Digest> = Vec::new();
+    for (t, l) in targets.iter().zip(&listings) {
+        for d in &l.digests {
+            if !t.in_index.iter().any(|(x, _)| x == d) && !wanted.contains(d) {
+                wanted.push(d.clone());
+            }
         }
-        Err(e) => (None, Vec::new(), Some(e.to_string())),
-    };
-    // The manifests whose statements are checked: the discoverable ones, else the index's.
-    let mut manifests: Vec<(Digest, ManifestView)> = Vec::new();
-    let mut errors = Vec::new();
-    for d in &listed {
-        if let Some((_, v)) = t.in_index.iter().find(|(x, _)| x == d) {
-            manifests.push((d.clone(), v.clone()));
-            continue;
-        }
-        match store
+    }
+    let fetched = join_all(wanted.iter().map(|d| async move {
+        store
             .manifest(d)
             .await
             .map_err(|e| e.to_string())
             .and_then(|b| Document::parse_manifest(&b, None).map_err(|e| e.to_string()))
-        {
-            Ok(v) => manifests.push((d.clone(), v)),
-            Err(e) => errors.push(format!("referrer {}: {e}", d.short())),
+    }))
+    .await;
+    let referrer_manifests: BTreeMap<Digest, Result<ManifestView, String>> =
+        wanted.into_iter().zip(fetched).collect();
+
+    // Per platform: the manifests whose statements are checked — the discoverable ones, else the index's.
+    let mut checked: Vec<(Attestations, Vec<String>)> = Vec::new();
+    for (t, l) in targets.iter().zip(&listings) {
+        let mut manifests = Vec::new();
+        let mut errors = Vec::new();
+        for d in &l.digests {
+            if let Some((_, v)) = t.in_index.iter().find(|(x, _)| x == d) {
+                manifests.push((d.clone(), v.clone()));
+            } else {
+                match &referrer_manifests[d] {
+                    Ok(v) => manifests.push((d.clone(), v.clone())),
+                    Err(e) => errors.push(format!("referrer {}: {e}", d.short())),
+                }
+            }
+        }
+        if manifests.is_empty() {
+            manifests = t.in_index.clone();
+        }
+        checked.push((manifests, errors));
+    }
+
+    // Round 3: every in-toto layer once.
+    let mut layers: Vec<Digest> = Vec::new();
+    for (manifests, _) in &checked {
+        for (_, m) in manifests {
+            for l in m.layers.iter().filter(|l| l.media_type == media::IN_TOTO) {
+                if !layers.contains(&l.digest) {
+                    layers.push(l.digest.clone());
+                }
+            }
         }
     }
-    if manifests.is_empty() {
-        manifests = t.in_index.clone();
-    }
+    let blobs = join_all(layers.iter().map(|d| async move {
+        match store.blob(d, MAX_STATEMENT_BYTES).await {
+            Ok(b) => Statement::parse(&b).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }))
+    .await;
+    let statements: BTreeMap<Digest, Result<Statement, String>> =
+        layers.into_iter().zip(blobs).collect();
+
+    targets
+        .iter()
+        .zip(listings)
+        .zip(checked)
+        .map(|((t, l), (manifests, errors))| {
+            judge_platform(store, t, l, &manifests, errors, &statements)
+        })
+        .collect()
+}
+
+fn judge_platform(
+    store: &Store,
+    t: &Target,
+    listed: Listed,
+    manifests: &[(Digest, ManifestView)],
+    errors: Vec<String>,
+    statements: &BTreeMap<Digest, Result<Statement, String>>,
+) -> PlatformReport {
     let hex = t.digest.encoded().to_string();
     let mut checks = Vec::new();
     let mut types = Vec::new();
-    for (md, m) in &manifests {
+    for (md, m) in manifests {
         let annotated = attestation::annotated_predicate_types(m);
         for (i, layer) in m.layers.iter().enumerate() {
             if layer.media_type != media::IN_TOTO {
                 continue;
             }
-            if !cache.contains_key(&layer.digest) {
-                let r = match store.blob(&layer.digest, MAX_STATEMENT_BYTES).await {
-                    Ok(b) => Statement::parse(&b).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                cache.insert(layer.digest.clone(), r);
-            }
-            let (pt, ok, error) = match &cache[&layer.digest] {
+            let (pt, ok, error) = match &statements[&layer.digest] {
                 Ok(s) => (
                     Some(s.predicate_type.clone()),
                     s.all_subjects_are(&hex),
@@ -241,9 +311,11 @@ async fn check_platform(
             .iter()
             .map(|(d, v)| (d.clone(), attestation::is_artifact(v)))
             .collect(),
-        via,
-        listed: listed.clone(),
-        listing_error: listing_error.or_else(|| (!errors.is_empty()).then(|| errors.join("; "))),
+        via: listed.via,
+        listed: listed.digests.clone(),
+        listing_error: listed
+            .error
+            .or_else(|| (!errors.is_empty()).then(|| errors.join("; "))),
         statements: checks.clone(),
     };
     let v = judge(&facts);
@@ -252,7 +324,7 @@ async fn check_platform(
         digest: t.digest.clone(),
         attestation: v.attestation,
         discoverable: v.discoverable,
-        referrers: listed,
+        referrers: listed.digests,
         predicate_types: types,
         subjects_match: v.subjects_match,
         statements: checks,

@@ -82,6 +82,20 @@ impl Store {
     pub async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
         dispatch!(self, s => s.referrers(subject).await)
     }
+    /// The referrers of several subjects: the first alone (it settles whether the registry has the
+    /// Referrers API, so the others do not all probe), the rest concurrently. Same order as given.
+    pub async fn referrers_many(
+        &self,
+        subjects: &[Digest],
+    ) -> Vec<Result<ReferrersListing, StoreError>> {
+        let Some((first, rest)) = subjects.split_first() else {
+            return Vec::new();
+        };
+        let mut out = vec![self.referrers(first).await];
+        out.extend(futures_util::future::join_all(rest.iter().map(|s| self.referrers(s))).await);
+        out
+    }
+
     /// Stores a blob.
     pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         dispatch!(self, s => s.put_blob(digest, bytes).await)
