@@ -6,7 +6,13 @@ use std::path::PathBuf;
 
 /// Make BuildKit's in-index attestations discoverable as OCI 1.1 referrers, and check coverage.
 #[derive(Debug, Parser)]
-#[command(name = "referrify", version, about, long_about = None)]
+#[command(
+    name = "referrify",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 success, 1 some image failed (the others were processed), 2 usage error, 3 check found platforms without a discoverable attestation."
+)]
 pub struct Cli {
     /// Options for every command.
     #[command(flatten)]
