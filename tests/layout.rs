@@ -318,56 +318,9 @@ fn broken_attestation_is_reported_by_digest_and_the_rest_goes_on() {
     );
 }
 
-/// Writes `bytes` as a blob of `dir` and returns its descriptor values `(digest, size)`.
-fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
-    let hex = hex::encode(Sha256::digest(bytes));
-    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
-}
-
-/// A Docker-media-type image (buildx 0.10 with the docker driver): a manifest list whose
-/// attestation manifest's in-toto layers carry no predicate-type annotation. The statements are
-/// the golden vectors, whose subject is another digest, so `check` must flag them.
-fn docker_vintage_layout() -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("docker");
-    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
-    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let golden = |n: &str| std::fs::read(common::testdata(&format!("golden/{n}"))).unwrap();
-    let (cfg, cfg_size) = put_blob(
-        &dir,
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
-    );
-    let platform = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cfg, "size": cfg_size}, "layers": []});
-    let (pm, pm_size) = put_blob(&dir, &serde_json::to_vec_pretty(&platform).unwrap());
-    let (a, a_size) = put_blob(&dir, &golden("layer-a.json"));
-    let (b, b_size) = put_blob(&dir, &golden("layer-b.json"));
-    let (acfg, acfg_size) = put_blob(&dir, &golden("legacy-config.json"));
-    let att = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": acfg, "size": acfg_size},
-        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": a, "size": a_size},
-                   {"mediaType": "application/vnd.in-toto+json", "digest": b, "size": b_size}]});
-    let (am, am_size) = put_blob(&dir, &serde_json::to_vec_pretty(&att).unwrap());
-    let list = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": [
-        {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": pm, "size": pm_size, "platform": {"architecture": "amd64", "os": "linux"}},
-        {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": am, "size": am_size,
-         "annotations": {"vnd.docker.reference.digest": pm, "vnd.docker.reference.type": "attestation-manifest"},
-         "platform": {"architecture": "unknown", "os": "unknown"}}]});
-    let (idx, idx_size) = put_blob(&dir, &serde_json::to_vec_pretty(&list).unwrap());
-    let index_json = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
-        "digest": idx, "size": idx_size, "annotations": {"org.opencontainers.image.ref.name": "docker"}}]});
-    std::fs::write(
-        dir.join("index.json"),
-        serde_json::to_vec(&index_json).unwrap(),
-    )
-    .unwrap();
-    (tmp, dir, pm)
-}
-
 #[test]
 fn docker_schema2_vintage_gets_predicate_types_from_statements() {
-    let (_tmp, dir, subject) = docker_vintage_layout();
+    let (_tmp, dir, subject) = common::docker_vintage_layout();
     let layout = format!("oci-layout://{}:docker", dir.display());
     let out = referrify(&["convert", "--format", "json", &layout]);
     assert_eq!(out.status.code(), Some(0), "{}", explain(&out));
@@ -424,7 +377,7 @@ fn docker_schema2_vintage_gets_predicate_types_from_statements() {
 
 #[test]
 fn docker_schema2_index_rewrite_switches_the_entry_to_oci() {
-    let (_tmp, dir, _) = docker_vintage_layout();
+    let (_tmp, dir, _) = common::docker_vintage_layout();
     let layout = format!("oci-layout://{}:docker", dir.display());
     let out = referrify(&["convert", "--index", "rewrite", "--format", "json", &layout]);
     assert_eq!(out.status.code(), Some(0), "{}", explain(&out));

@@ -754,3 +754,86 @@ fn request_counts_of_a_pipeline_run() {
         );
     }
 }
+
+#[test]
+fn docker_media_types_through_both_registries() {
+    let (_tmp, dir, subject) = common::docker_vintage_layout();
+    for kind in RegistryKind::ALL {
+        let reg = Registry::start(kind);
+        let repo = common::unique_repo("docker");
+        // skopeo 1.9 refuses Docker schema 2 manifests with in-toto layers; push them as buildx did.
+        common::push_layout_raw(&reg, &dir, &repo, "docker");
+        let image = reg.reference(&format!("{repo}:docker"));
+        let (_, h, _) = http_get(
+            &reg,
+            &format!("/v2/{repo}/manifests/docker"),
+            MANIFEST_ACCEPT,
+        );
+        assert_eq!(
+            h.get("content-type").unwrap(),
+            "application/vnd.docker.distribution.manifest.list.v2+json"
+        );
+        let out = referrify(&["convert", "--format", "json", &image]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", explain(&out));
+        let a = &json(&out)["images"][0]["attestations"][0];
+        assert_eq!(
+            a["predicateTypes"],
+            serde_json::json!([
+                "https://spdx.dev/Document",
+                "https://slsa.dev/provenance/v1"
+            ])
+        );
+        let artifact = a["artifact"].as_str().unwrap();
+        assert_eq!(
+            oras_lists(&reg, &repo, &subject, &[]),
+            [artifact],
+            "{kind:?}"
+        );
+        // The golden statements name another manifest: discoverable, yet flagged.
+        let out = referrify(&["check", "--format", "json", &image]);
+        assert_eq!(code(&out), 3, "{kind:?}: {}", explain(&out));
+        let p = &json(&out)["images"][0]["platforms"][0];
+        assert_eq!(
+            (
+                p["attestation"].as_str(),
+                p["subjectsMatch"].as_bool(),
+                p["covered"].as_bool()
+            ),
+            (Some("artifact"), Some(false), Some(false)),
+            "{p}"
+        );
+    }
+}
+
+#[test]
+fn check_a_platform_manifest_by_digest() {
+    let reg = Registry::distribution();
+    let repo = common::unique_repo("bydigest");
+    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
+    let platform = reg.reference(&format!("{repo}@{ARM64}"));
+    // Before: a bare image manifest with nothing attached.
+    let out = referrify(&["check", "--format", "json", &platform]);
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    assert_eq!(
+        json(&out)["images"][0]["platforms"][0]["reasons"],
+        serde_json::json!(["no attestation"])
+    );
+    // convert on a bare manifest has nothing to do and says so.
+    let out = referrify(&["convert", "--format", "json", &platform]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(json(&out)["images"][0]["status"], "not-an-index");
+    // After converting the index, the platform manifest alone is covered.
+    assert_eq!(
+        code(&referrify(&[
+            "convert",
+            "-q",
+            &reg.reference(&format!("{repo}:multi"))
+        ])),
+        0
+    );
+    let out = referrify(&["check", "--format", "json", &platform]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let p = &json(&out)["images"][0]["platforms"][0];
+    assert_eq!(p["referrers"], serde_json::json!([MULTI_ARM64_ARTIFACT]));
+    assert_eq!(p["subjectsMatch"], true);
+}

@@ -676,3 +676,122 @@ pub fn unique_repo(prefix: &str) -> String {
         N.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+// ------------------------------------------------------------------------------------------------
+// synthetic fixtures
+
+/// Writes `bytes` as a blob of `dir` and returns its descriptor values `(digest, size)`.
+pub fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
+    let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+    (format!("sha256:{hex}"), bytes.len())
+}
+
+/// A Docker-media-type image (buildx 0.10 with the docker driver): a manifest list whose
+/// attestation manifest's in-toto layers carry no predicate-type annotation. The statements are
+/// the golden vectors, whose subject is another digest, so `check` must flag them.
+pub fn docker_vintage_layout() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("docker");
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let golden = |n: &str| std::fs::read(testdata(&format!("golden/{n}"))).unwrap();
+    let (cfg, cfg_size) = put_blob(
+        &dir,
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let platform = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": cfg, "size": cfg_size}, "layers": []});
+    let (pm, pm_size) = put_blob(&dir, &serde_json::to_vec_pretty(&platform).unwrap());
+    let (a, a_size) = put_blob(&dir, &golden("layer-a.json"));
+    let (b, b_size) = put_blob(&dir, &golden("layer-b.json"));
+    let (acfg, acfg_size) = put_blob(&dir, &golden("legacy-config.json"));
+    let att = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": acfg, "size": acfg_size},
+        "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": a, "size": a_size},
+                   {"mediaType": "application/vnd.in-toto+json", "digest": b, "size": b_size}]});
+    let (am, am_size) = put_blob(&dir, &serde_json::to_vec_pretty(&att).unwrap());
+    let list = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "manifests": [
+        {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": pm, "size": pm_size, "platform": {"architecture": "amd64", "os": "linux"}},
+        {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": am, "size": am_size,
+         "annotations": {"vnd.docker.reference.digest": pm, "vnd.docker.reference.type": "attestation-manifest"},
+         "platform": {"architecture": "unknown", "os": "unknown"}}]});
+    let (idx, idx_size) = put_blob(&dir, &serde_json::to_vec_pretty(&list).unwrap());
+    let index_json = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "digest": idx, "size": idx_size, "annotations": {"org.opencontainers.image.ref.name": "docker"}}]});
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&index_json).unwrap(),
+    )
+    .unwrap();
+    (tmp, dir, pm)
+}
+
+/// Pushes an OCI layout's image with plain registry API calls (no auth): every blob, then every
+/// manifest the top index lists, then the index under `tag`. For content skopeo refuses to copy
+/// (Docker schema 2 manifests with in-toto layers, as buildx 0.10 wrote them).
+pub fn push_layout_raw(reg: &Registry, layout_dir: &Path, repo: &str, tag: &str) {
+    let addr = &reg.backend_addr;
+    for e in fs::read_dir(layout_dir.join("blobs/sha256")).unwrap() {
+        let p = e.unwrap().path();
+        let digest = format!("sha256:{}", p.file_name().unwrap().to_str().unwrap());
+        let body = fs::read(&p).unwrap();
+        let (st, h, _) = http_request(
+            addr,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/"),
+            &[],
+            b"",
+        );
+        assert_eq!(st, 202, "POST upload");
+        let loc = h.get("location").unwrap().to_str().unwrap().to_string();
+        let path = match loc.find("/v2/") {
+            Some(i) => loc[i..].to_string(),
+            None => loc,
+        };
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let (st, _, b) = http_request(
+            addr,
+            "PUT",
+            &format!("{path}{sep}digest={digest}"),
+            &[("content-type", "application/octet-stream")],
+            &body,
+        );
+        assert_eq!(
+            st,
+            201,
+            "PUT blob {digest}: {}",
+            String::from_utf8_lossy(&b)
+        );
+    }
+    let index_json: Value =
+        serde_json::from_slice(&fs::read(layout_dir.join("index.json")).unwrap()).unwrap();
+    let top = index_json["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let top_bytes = layout_blob(layout_dir, &top);
+    let top_v: Value = serde_json::from_slice(&top_bytes).unwrap();
+    for m in top_v["manifests"].as_array().unwrap() {
+        let d = m["digest"].as_str().unwrap();
+        let bytes = layout_blob(layout_dir, d);
+        let mt = m["mediaType"].as_str().unwrap();
+        let (st, _, b) = http_request(
+            addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{d}"),
+            &[("content-type", mt)],
+            &bytes,
+        );
+        assert_eq!(st, 201, "PUT manifest {d}: {}", String::from_utf8_lossy(&b));
+    }
+    let mt = top_v["mediaType"].as_str().unwrap();
+    let (st, _, b) = http_request(
+        addr,
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("content-type", mt)],
+        &top_bytes,
+    );
+    assert_eq!(st, 201, "PUT index: {}", String::from_utf8_lossy(&b));
+}
