@@ -3,38 +3,16 @@
 
 mod common;
 
+use common::cli::{explain, json, referrify};
+
 use common::fixtures::{AMD64, ARM64, LEGACY_MULTI};
 use common::{oras, oras_referrer_digests, temp_layout};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Output;
 
 const ATTESTATION_TYPE: &str = "application/vnd.docker.attestation.manifest.v1+json";
-
-fn referrify(args: &[&str]) -> Output {
-    let empty = tempfile::tempdir().unwrap();
-    std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
-        .args(args)
-        .env("DOCKER_CONFIG", empty.path())
-        .output()
-        .expect("running referrify")
-}
-
-fn explain(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", explain(out)))
-}
 
 /// Every file under `dir` with the sha256 of its content.
 fn snapshot(dir: &Path) -> BTreeMap<String, String> {

@@ -88,6 +88,17 @@ impl Fake {
     }
 }
 
+/// `401` with a bearer challenge whose realm is `/token` on the same fake.
+fn bearer_challenge(h: &HeaderMap) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
+    let host = h.get("host").unwrap().to_str().unwrap();
+    let challenge = format!(r#"Bearer realm="http://{host}/token",service="fake""#);
+    (
+        401,
+        vec![("www-authenticate", challenge)],
+        br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec(),
+    )
+}
+
 fn client(addr: &str, attempts: u32) -> Client {
     let cfg = tempfile::tempdir().unwrap();
     let opts = ClientOptions {
@@ -372,15 +383,7 @@ fn bearer_token_fetched_once_per_scope() {
         let authed = h.get("authorization").and_then(|v| v.to_str().ok())
             == Some(&format!("Bearer {token}"));
         if !authed {
-            let host = h.get("host").unwrap().to_str().unwrap().to_string();
-            return (
-                401,
-                vec![(
-                    "www-authenticate",
-                    format!(r#"Bearer realm="http://{host}/token",service="fake""#),
-                )],
-                br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec(),
-            );
+            return bearer_challenge(h);
         }
         (404, vec![], b"".to_vec())
     });
@@ -414,15 +417,7 @@ fn refused_token_is_a_clear_auth_error() {
                 br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.to_vec(),
             );
         }
-        let host = h.get("host").unwrap().to_str().unwrap().to_string();
-        (
-            401,
-            vec![(
-                "www-authenticate",
-                format!(r#"Bearer realm="http://{host}/token",service="fake""#),
-            )],
-            vec![],
-        )
+        bearer_challenge(h)
     });
     let e = run(client(&f.addr, 1).manifest_exists("app", &subject())).unwrap_err();
     let msg = e.to_string();
@@ -453,15 +448,7 @@ fn identity_token_is_exchanged_with_a_refresh_token_grant() {
         if h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer from-refresh") {
             return (404, vec![], vec![]);
         }
-        let host = h.get("host").unwrap().to_str().unwrap().to_string();
-        (
-            401,
-            vec![(
-                "www-authenticate",
-                format!(r#"Bearer realm="http://{host}/token",service="fake""#),
-            )],
-            vec![],
-        )
+        bearer_challenge(h)
     });
     let cfg = tempfile::tempdir().unwrap();
     let path = cfg.path().join("config.json");

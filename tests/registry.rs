@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::cli::{code, explain, json, referrify, referrify_with};
+
 use common::fixtures::{AMD64, ARM64, LEGACY_MULTI, LEGACY_V1};
 use common::{
     http_get, http_request, load_layout, oras, oras_discover, oras_referrer_digests, Registry,
@@ -11,8 +13,6 @@ use common::{
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use std::path::Path;
-use std::process::Output;
 
 const ATTESTATION_TYPE: &str = "application/vnd.docker.attestation.manifest.v1+json";
 const MULTI_AMD64_ARTIFACT: &str =
@@ -24,45 +24,6 @@ const MULTI_AMD64_TAG_INDEX: &str =
 
 fn sha256(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-/// Runs the referrify binary with an empty docker config (never the machine's own).
-fn referrify_with(config_dir: Option<&Path>, args: &[&str]) -> Output {
-    let empty = tempfile::tempdir().unwrap();
-    let dir = config_dir.unwrap_or(empty.path());
-    std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
-        .args(args)
-        .env("DOCKER_CONFIG", dir)
-        .env_remove("REFERRIFY_LOG")
-        .output()
-        .expect("running referrify")
-}
-
-fn referrify(args: &[&str]) -> Output {
-    referrify_with(None, args)
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON ({e}):\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn explain(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn manifest_digest(reg: &Registry, repo: &str, reference: &str) -> Option<String> {

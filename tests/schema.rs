@@ -29,14 +29,7 @@ fn paths(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
 }
 
 fn run(args: &[&str]) -> Value {
-    let empty = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
-        .args(args)
-        .env("DOCKER_CONFIG", empty.path())
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    common::cli::json(&common::cli::referrify(args))
 }
 
 fn keys(v: &Value) -> BTreeSet<String> {
