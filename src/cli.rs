@@ -34,7 +34,7 @@ pub struct Global {
     /// More detail (-v: per-attestation details; -vv: debug logs on stderr).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
-    /// Talk plain HTTP to every registry (loopback registries use it without this flag).
+    /// Talk plain HTTP to every registry (a loopback registry without TLS gets it without this flag).
     #[arg(long, global = true)]
     pub plain_http: bool,
     /// Trust this CA certificate (PEM) in addition to the system's.

@@ -137,7 +137,11 @@ struct AuthState {
 struct Inner {
     http: reqwest::Client,
     host: String,
-    base: Url,
+    /// `scheme://host/`, once settled.
+    base: std::sync::OnceLock<Url>,
+    https: Url,
+    http_url: Url,
+    settling: Mutex<()>,
     credential: Option<Credential>,
     auth: Mutex<AuthState>,
     retry: RetryPolicy,
@@ -162,16 +166,23 @@ impl Client {
         auth_registry: &str,
         opts: &ClientOptions,
     ) -> Result<Client, RegistryError> {
-        let scheme = if opts.plain_http || is_loopback(host) {
-            "http"
-        } else {
-            "https"
-        };
-        let base =
+        let parse = |scheme: &str| {
             Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Credentials {
                 registry: host.into(),
                 reason: format!("not a valid registry host: {e}"),
-            })?;
+            })
+        };
+        let https = parse("https")?;
+        let http_url = parse("http")?;
+        // Non-loopback registries get HTTPS (or plain HTTP when asked). Loopback registries get
+        // HTTPS when they speak it (with verification), else plain HTTP, as docker does for
+        // localhost; that is settled by the first request (`settle`).
+        let base = std::sync::OnceLock::new();
+        if opts.plain_http {
+            let _ = base.set(http_url.clone());
+        } else if !is_loopback(host) {
+            let _ = base.set(https.clone());
+        }
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(USER_AGENT)
@@ -208,6 +219,9 @@ impl Client {
                 http,
                 host: host.to_string(),
                 base,
+                https,
+                http_url,
+                settling: Mutex::new(()),
                 credential,
                 auth: Mutex::new(AuthState::default()),
                 retry: opts.retry,
@@ -228,17 +242,51 @@ impl Client {
         &self.inner.host
     }
 
-    /// Whether requests go over plain HTTP.
+    /// Whether requests go over plain HTTP (as settled so far).
     pub fn is_plain_http(&self) -> bool {
-        self.inner.base.scheme() == "http"
+        self.base().scheme() == "http"
     }
 
-    fn url(&self, path: &str) -> Url {
+    fn base(&self) -> &Url {
+        self.inner.base.get().unwrap_or(&self.inner.https)
+    }
+
+    /// Settles HTTPS or plain HTTP for a loopback registry: a TLS handshake that succeeds, or
+    /// fails on the certificate, means HTTPS (so a bad certificate is refused, never bypassed);
+    /// a server that does not speak TLS at all means plain HTTP.
+    async fn settle(&self) {
+        if self.inner.base.get().is_some() {
+            return;
+        }
+        let _one = self.inner.settling.lock().await;
+        if self.inner.base.get().is_some() {
+            return;
+        }
+        let probe = self
+            .inner
+            .https
+            .join("v2/")
+            .unwrap_or_else(|_| self.inner.https.clone());
+        let chosen = match self.inner.http.get(probe).send().await {
+            Ok(_) => {
+                self.inner.requests.fetch_add(1, Ordering::Relaxed);
+                &self.inner.https
+            }
+            Err(e) if is_certificate_error(&e) => &self.inner.https,
+            Err(e) => {
+                tracing::debug!(host = %self.inner.host, "no TLS on this loopback registry ({}); using plain HTTP", flatten(&e));
+                &self.inner.http_url
+            }
+        };
+        let _ = self.inner.base.set(chosen.clone());
+    }
+
+    async fn url(&self, path: &str) -> Url {
+        self.settle().await;
         // Paths are built from validated repository names and digests or tags only.
-        self.inner
-            .base
-            .join(path.trim_start_matches('/'))
-            .unwrap_or_else(|_| self.inner.base.clone())
+        let base = self.base();
+        base.join(path.trim_start_matches('/'))
+            .unwrap_or_else(|_| base.clone())
     }
 
     fn scope(&self, repo: &str, write: bool) -> String {
@@ -386,8 +434,9 @@ impl Client {
     ) -> Result<reqwest::Response, RegistryError> {
         let write = !matches!(method, Method::GET | Method::HEAD);
         let scope = self.scope(repo, write);
-        let same_host = url.host_str() == self.inner.base.host_str()
-            && url.port_or_known_default() == self.inner.base.port_or_known_default();
+        let base = self.base();
+        let same_host = url.host_str() == base.host_str()
+            && url.port_or_known_default() == base.port_or_known_default();
         let request = Request::new(method.as_str(), &url);
         let mut attempt = 0u32;
         let mut reauthed = false;
@@ -417,7 +466,9 @@ impl Client {
             let resp = match result {
                 Ok(r) => r,
                 Err(e) => {
+                    // A certificate the server sends again will fail again: no retry.
                     if attempt < self.inner.retry.max_attempts
+                        && !is_certificate_error(&e)
                         && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
                     {
                         tracing::debug!(%request, attempt, "retrying after: {}", flatten(&e));
@@ -506,7 +557,7 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Fetched>, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{reference}"));
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
         let request = Request::new("GET", &url);
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(media::MANIFEST_ACCEPT));
@@ -549,7 +600,7 @@ impl Client {
         repo: &str,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{digest}"));
+        let url = self.url(&format!("v2/{repo}/manifests/{digest}")).await;
         let request = Request::new("HEAD", &url);
         let mut h = HeaderMap::new();
         h.insert(ACCEPT, HeaderValue::from_static(media::MANIFEST_ACCEPT));
@@ -569,7 +620,7 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<Pushed, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{reference}"));
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
         let request = Request::new("PUT", &url);
         let mut h = HeaderMap::new();
         h.insert(
@@ -602,7 +653,7 @@ impl Client {
 
     /// Whether a blob exists (HEAD; a redirect to storage counts as present).
     pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/blobs/{digest}"));
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}")).await;
         let request = Request::new("HEAD", &url);
         let resp = self
             .send(Method::HEAD, url, repo, HeaderMap::new(), None)
@@ -621,7 +672,7 @@ impl Client {
         digest: &Digest,
         limit: usize,
     ) -> Result<Vec<u8>, RegistryError> {
-        let mut url = self.url(&format!("v2/{repo}/blobs/{digest}"));
+        let mut url = self.url(&format!("v2/{repo}/blobs/{digest}")).await;
         for _ in 0..5 {
             let request = Request::new("GET", &url);
             let resp = self
@@ -661,7 +712,7 @@ impl Client {
         digest: &Digest,
         bytes: &[u8],
     ) -> Result<(), RegistryError> {
-        let url = self.url(&format!("v2/{repo}/blobs/uploads/"));
+        let url = self.url(&format!("v2/{repo}/blobs/uploads/")).await;
         let request = Request::new("POST", &url);
         let resp = self
             .send(
@@ -710,7 +761,7 @@ impl Client {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Referrers, RegistryError> {
-        let mut url = self.url(&format!("v2/{repo}/referrers/{subject}"));
+        let mut url = self.url(&format!("v2/{repo}/referrers/{subject}")).await;
         if let Some(t) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", t);
         }
@@ -870,6 +921,30 @@ async fn read_limited(
             }
         }
     }
+}
+
+/// Whether a request failed on the server's TLS certificate (as opposed to the server not
+/// speaking TLS at all): rustls's error sits in the source chain, sometimes inside an io::Error.
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        // io::Error hides what it wraps from `source()`; unwrap it by hand (it nests).
+        let mut cur: &(dyn std::error::Error + 'static) = err;
+        while let Some(inner) = cur
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = inner;
+        }
+        if let Some(t) = cur.downcast_ref::<rustls::Error>() {
+            return matches!(
+                t,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        src = err.source();
+    }
+    false
 }
 
 /// reqwest's error with its sources, on one line.
