@@ -4,7 +4,7 @@
 #   docker-registry 2.8.2  (bookworm)  registry WITHOUT the Referrers API (tests start it themselves)
 #   skopeo                 (bookworm)  loads OCI-layout fixtures into registries with digests preserved
 #   apache2-utils          (bookworm)  htpasswd, for the Basic-auth registry
-#   jq, curl               (bookworm)
+#   jq, curl, openssl      (bookworm)  openssl makes the CA and certificate of the TLS test
 #   oras 1.2.0-1+b9        (trixie)    independent Referrers verifier; fetched from the machine's own
 #                                      Debian mirror through a private apt config (the system's sources
 #                                      are not changed), then installed with dpkg -i
@@ -17,7 +17,7 @@ set -euo pipefail
 
 ORAS_VERSION=1.2.0-1+b9
 DISTRIBUTION_VERSION_PREFIX=2.8.2
-APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl)
+APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -180,7 +180,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # 3. report
-for t in docker-registry skopeo oras htpasswd jq curl; do
+for t in docker-registry skopeo oras htpasswd jq curl openssl; do
   command -v "$t" >/dev/null || die "$t is still missing after setup"
 done
 echo "docker-registry: $(docker-registry --version 2>&1 | head -n1)"
