@@ -1,0 +1,413 @@
+//! The registry API calls referrify makes, on top of the client's auth and retry handling in
+//! `mod.rs`: manifests, blobs, and the referrers listing with its detection rule.
+
+use super::error::{describe_body, error_codes, RegistryError, Request};
+use super::{read_limited, Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_PAGES};
+use crate::model::digest::Digest;
+use crate::model::document::{Descriptor, Document};
+use crate::model::media;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode, Url};
+
+/// A fetched manifest: the exact bytes and what the registry said about them.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The body, byte for byte.
+    pub bytes: Vec<u8>,
+    /// sha256 of the body.
+    pub digest: Digest,
+    /// `Content-Type`, without parameters.
+    pub content_type: Option<String>,
+}
+
+/// What a manifest PUT returned.
+#[derive(Debug, Clone, Default)]
+pub struct Pushed {
+    /// `OCI-Subject`: set by registries with the Referrers API for manifests with a subject.
+    pub oci_subject: Option<String>,
+}
+
+/// The answer to a referrers query.
+#[derive(Debug, Clone)]
+pub enum Referrers {
+    /// The registry has the Referrers API; all pages, unfiltered by us.
+    Supported {
+        /// Every descriptor listed.
+        descriptors: Vec<Descriptor>,
+        /// The registry said it applied the `artifactType` filter.
+        filtered: bool,
+    },
+    /// The registry has no Referrers API (registries.md §3): use the tag schema.
+    Unsupported {
+        /// What it answered.
+        reason: String,
+    },
+}
+
+impl Client {
+    /// GETs a manifest by tag or digest; `Ok(None)` when the registry says it does not exist.
+    /// The bytes are checked against the digest asked for, or else `Docker-Content-Digest`.
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Fetched>, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
+        let request = Request::new("GET", &url);
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_static(media::MANIFEST_ACCEPT));
+        let resp = self.send(Method::GET, url, repo, h, None).await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        let content_type = content_type(resp.headers());
+        let header_digest = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
+        let expected = Digest::parse(reference)
+            .ok()
+            .or_else(|| header_digest.and_then(|h| Digest::parse(&h).ok()));
+        if let Some(exp) = expected {
+            if exp.verify(&bytes) == Some(false) {
+                return Err(RegistryError::DigestMismatch {
+                    request,
+                    expected: exp.to_string(),
+                    actual: Digest::sha256(&bytes).to_string(),
+                });
+            }
+        }
+        Ok(Some(Fetched {
+            digest: Digest::sha256(&bytes),
+            bytes,
+            content_type,
+        }))
+    }
+
+    /// Whether a manifest exists (HEAD).
+    pub async fn manifest_exists(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{digest}")).await;
+        let request = Request::new("HEAD", &url);
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT, HeaderValue::from_static(media::MANIFEST_ACCEPT));
+        let resp = self.send(Method::HEAD, url, repo, h, None).await?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.fail(resp, request).await),
+        }
+    }
+
+    /// PUTs manifest bytes by tag or digest.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<Pushed, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
+        let request = Request::new("PUT", &url);
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(media_type).map_err(|_| RegistryError::Protocol {
+                request: request.clone(),
+                reason: format!("invalid media type {media_type:?}"),
+            })?,
+        );
+        let resp = self
+            .send(
+                Method::PUT,
+                url,
+                repo,
+                h,
+                Some(bytes::Bytes::copy_from_slice(bytes)),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        Ok(Pushed {
+            oci_subject: resp
+                .headers()
+                .get("oci-subject")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        })
+    }
+
+    /// Whether a blob exists (HEAD; a redirect to storage counts as present).
+    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/{digest}")).await;
+        let request = Request::new("HEAD", &url);
+        let resp = self
+            .send(Method::HEAD, url, repo, HeaderMap::new(), None)
+            .await?;
+        match resp.status().as_u16() {
+            200..=399 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.fail(resp, request).await),
+        }
+    }
+
+    /// GETs a blob (following redirects to storage without our credentials) and checks its digest.
+    pub async fn get_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut url = self.url(&format!("v2/{repo}/blobs/{digest}")).await;
+        for _ in 0..5 {
+            let request = Request::new("GET", &url);
+            let resp = self
+                .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
+                .await?;
+            let status = resp.status().as_u16();
+            if (300..400).contains(&status) {
+                url = location(&resp, &url).ok_or_else(|| RegistryError::Protocol {
+                    request,
+                    reason: format!("HTTP {status} without a usable Location"),
+                })?;
+                continue;
+            }
+            if !resp.status().is_success() {
+                return Err(self.fail(resp, request).await);
+            }
+            let bytes = read_limited(resp, limit, &request).await?;
+            if digest.verify(&bytes) == Some(false) {
+                return Err(RegistryError::DigestMismatch {
+                    request,
+                    expected: digest.to_string(),
+                    actual: Digest::sha256(&bytes).to_string(),
+                });
+            }
+            return Ok(bytes);
+        }
+        Err(RegistryError::Protocol {
+            request: Request::new("GET", &url),
+            reason: "too many redirects".into(),
+        })
+    }
+
+    /// Uploads a blob (POST, then one PUT with the content).
+    pub async fn put_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<(), RegistryError> {
+        let url = self.url(&format!("v2/{repo}/blobs/uploads/")).await;
+        let request = Request::new("POST", &url);
+        let resp = self
+            .send(
+                Method::POST,
+                url.clone(),
+                repo,
+                HeaderMap::new(),
+                Some(bytes::Bytes::new()),
+            )
+            .await?;
+        if resp.status().as_u16() != 202 {
+            return Err(self.fail(resp, request).await);
+        }
+        let mut put = location(&resp, &url).ok_or_else(|| RegistryError::Protocol {
+            request: request.clone(),
+            reason: "upload started without a Location".into(),
+        })?;
+        put.query_pairs_mut().append_pair("digest", digest.as_str());
+        let request = Request::new("PUT", &put);
+        let mut h = HeaderMap::new();
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        let resp = self
+            .send(
+                Method::PUT,
+                put,
+                repo,
+                h,
+                Some(bytes::Bytes::copy_from_slice(bytes)),
+            )
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        Ok(())
+    }
+
+    /// Lists the referrers of `subject` (distribution-spec v1.1.1 "Listing Referrers"), following
+    /// `Link` pages, and classifies a missing API by the rule of registries.md §3. The caller
+    /// filters by `artifactType` in any case; `filtered` says whether the registry did.
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, RegistryError> {
+        let mut url = self.url(&format!("v2/{repo}/referrers/{subject}")).await;
+        if let Some(t) = artifact_type {
+            url.query_pairs_mut().append_pair("artifactType", t);
+        }
+        let mut descriptors = Vec::new();
+        let mut filtered = true;
+        for page in 0..MAX_REFERRERS_PAGES {
+            let request = Request::new("GET", &url);
+            let resp = self
+                .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
+                .await?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                if page > 0 {
+                    return Err(self.fail(resp, request).await);
+                }
+                return match status {
+                    404 => {
+                        let body = read_limited(resp, 64 * 1024, &request)
+                            .await
+                            .unwrap_or_default();
+                        if error_codes(&body).iter().any(|c| c == "NAME_UNKNOWN") {
+                            Err(RegistryError::Status {
+                                request,
+                                status,
+                                detail: describe_body(&body),
+                            })
+                        } else {
+                            Ok(Referrers::Unsupported {
+                                reason: "referrers endpoint answered HTTP 404".into(),
+                            })
+                        }
+                    }
+                    300..=399 | 400 | 405 | 406 => Ok(Referrers::Unsupported {
+                        reason: format!("referrers endpoint answered HTTP {status}"),
+                    }),
+                    _ => Err(self.fail(resp, request).await),
+                };
+            }
+            let ct = content_type(resp.headers());
+            if ct.as_deref() != Some(media::OCI_INDEX) {
+                if page > 0 {
+                    return Err(RegistryError::Protocol {
+                        request,
+                        reason: format!("referrers page with Content-Type {ct:?}"),
+                    });
+                }
+                return Ok(Referrers::Unsupported {
+                    reason: format!(
+                        "referrers endpoint answered 200 with Content-Type {}",
+                        ct.as_deref().unwrap_or("(none)")
+                    ),
+                });
+            }
+            let applied = resp
+                .headers()
+                .get("oci-filters-applied")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
+            filtered &= applied && artifact_type.is_some();
+            let next = next_link(resp.headers(), &url);
+            let body = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
+            let index = Document::parse_index(&body, Some(media::OCI_INDEX)).map_err(|e| {
+                RegistryError::Protocol {
+                    request: request.clone(),
+                    reason: format!("referrers response is not a valid index: {e}"),
+                }
+            })?;
+            descriptors.extend(index.manifests);
+            match next {
+                Some(n) if n.host_str() == url.host_str() => url = n,
+                Some(_) => {
+                    return Err(RegistryError::Protocol {
+                        request,
+                        reason: "Link points to another host".into(),
+                    })
+                }
+                None => {
+                    return Ok(Referrers::Supported {
+                        descriptors,
+                        filtered,
+                    })
+                }
+            }
+        }
+        Err(RegistryError::Protocol {
+            request: Request::new("GET", &url),
+            reason: format!("more than {MAX_REFERRERS_PAGES} pages of referrers"),
+        })
+    }
+}
+
+fn content_type(h: &HeaderMap) -> Option<String> {
+    h.get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_string())
+}
+
+fn location(resp: &reqwest::Response, base: &Url) -> Option<Url> {
+    let l = resp.headers().get(LOCATION)?.to_str().ok()?;
+    base.join(l)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// The `rel="next"` target of a `Link` header (RFC 8288), resolved against `base`.
+pub fn next_link(h: &HeaderMap, base: &Url) -> Option<Url> {
+    for v in h.get_all("link").iter().filter_map(|v| v.to_str().ok()) {
+        for part in v.split(',') {
+            let part = part.trim();
+            let Some(end) = part.find('>') else { continue };
+            if !part.starts_with('<') {
+                continue;
+            }
+            let target = &part[1..end];
+            let params = &part[end + 1..];
+            let is_next = params.split(';').any(|p| {
+                let p = p.trim().to_ascii_lowercase();
+                p == "rel=\"next\"" || p == "rel=next"
+            });
+            if is_next {
+                return base.join(target).ok();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers() {
+        let base = Url::parse("http://r.example/v2/a/referrers/x").unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "link",
+            HeaderValue::from_static(r#"</v2/a/referrers/x?n=2&last=b>; rel="next""#),
+        );
+        assert_eq!(
+            next_link(&h, &base).unwrap().as_str(),
+            "http://r.example/v2/a/referrers/x?n=2&last=b"
+        );
+        let mut h = HeaderMap::new();
+        h.insert(
+            "link",
+            HeaderValue::from_static(r#"<http://other/x>; rel="prev""#),
+        );
+        assert!(next_link(&h, &base).is_none());
+        let mut h = HeaderMap::new();
+        h.insert("link", HeaderValue::from_static("garbage"));
+        assert!(next_link(&h, &base).is_none());
+    }
+}
