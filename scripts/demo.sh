@@ -64,7 +64,7 @@ for pair in "docker-registry 2.8.2 (no Referrers API):$DIST_PORT" "ferro-oci-ser
   name=${pair%:*} port=${pair##*:}
   REF=127.0.0.1:$port/demo/app:multi
   say "registry: $name at 127.0.0.1:$port"
-  run skopeo copy -q --all --preserve-digests --dest-tls-verify=false "oci:$FIXTURE:multi" "docker://$REF"
+  run skopeo --insecure-policy copy -q --all --preserve-digests --dest-tls-verify=false "oci:$FIXTURE:multi" "docker://$REF"
   run_gap "$BIN" check "$REF"
   run "$BIN" convert --dry-run "$REF"
   run "$BIN" convert "$REF"

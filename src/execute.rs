@@ -163,9 +163,7 @@ async fn run_one(store: &Store, action: &Action, tags: &[String]) -> Result<Done
                     }
                 }
                 Store::Layout(l) => {
-                    if l.repoint(old, digest, bytes.len() as u64).await? > 0 {
-                        moved.push("index.json".into());
-                    }
+                    moved.extend(l.repoint(old, digest, bytes.len() as u64).await?);
                 }
             }
             Ok(Done::Index(digest.clone(), moved))

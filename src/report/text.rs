@@ -37,7 +37,6 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
             "added it to index.json",
         )
     };
-    let would = if r.dry_run { "would be " } else { "" };
     for img in &r.images {
         let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
         let _ = writeln!(
@@ -110,15 +109,19 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
             );
         }
         if let Some(ix) = &img.index_rewrite {
+            let (verb, moved) = if r.dry_run {
+                ("would be rewritten", "would move")
+            } else {
+                ("rewritten", "moved")
+            };
             let tags = if ix.tags_moved.is_empty() {
                 String::new()
             } else {
-                format!(" (moved: {})", ix.tags_moved.join(", "))
+                format!("; {moved} tag {}", ix.tags_moved.join(", "))
             };
             let _ = writeln!(
                 o,
-                "  index {}{} -> {}{}",
-                would,
+                "  index {verb}: {} -> {}{}",
                 ix.old.short(),
                 ix.new.short(),
                 sanitize(&tags)

@@ -315,12 +315,13 @@ impl LayoutStore {
     }
 
     /// Points every `index.json` entry for `old` at `new` (digest and size), keeping annotations.
+    /// Returns the tags (`org.opencontainers.image.ref.name`) of the entries moved.
     pub async fn repoint(
         &self,
         old: &Digest,
         new: &Digest,
         size: u64,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
@@ -338,12 +339,21 @@ impl LayoutStore {
             })
             .collect();
         if updates.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let out = crate::plan::rewrite::rewrite_index(&bytes, &updates)
             .map_err(|e| Self::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
-        Ok(updates.len())
+        Ok(updates
+            .iter()
+            .map(|u| {
+                index.manifests[u.position]
+                    .annotations
+                    .get(media::REF_NAME)
+                    .cloned()
+                    .unwrap_or_else(|| "(untagged index.json entry)".into())
+            })
+            .collect())
     }
 
     pub(super) fn name(&self) -> String {
