@@ -158,7 +158,10 @@ fn layout_index_rewrite() {
         .unwrap()
         .to_string();
     assert_eq!(old, common::fixtures::LEGACY_V1.index);
-    assert_eq!(r["images"][0]["indexRewrite"]["tagsMoved"], serde_json::json!(["1"]));
+    assert_eq!(
+        r["images"][0]["indexRewrite"]["tagsMoved"],
+        serde_json::json!(["1"])
+    );
     let index_json: Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     assert_eq!(index_json["manifests"][0]["digest"], new.as_str());
