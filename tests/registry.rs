@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{code, explain, json, referrify, referrify_with};
+use common::cli::{code, explain, first_image_error, json, referrify, referrify_with};
 
 use common::fixtures::{AMD64, ARM64, LEGACY_MULTI, LEGACY_V1};
 use common::{
@@ -351,10 +351,7 @@ fn rewrite_never_moves_a_tag_that_changed_since_it_was_read() {
     let image = reg.reference(&format!("{repo}:1@{}", LEGACY_V1.index));
     let out = referrify(&["convert", "--index", "rewrite", "--format", "json", &image]);
     assert_eq!(code(&out), 1, "{}", explain(&out));
-    let err = json(&out)["images"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let err = first_image_error(&out);
     assert!(
         err.contains("tag 1 now points to") && err.contains("not moving it"),
         "{err}"
@@ -489,10 +486,7 @@ fn basic_auth_from_docker_config() {
     // Anonymous: refused, with a clear message and no secret anywhere.
     let out = referrify(&["convert", "--format", "json", &image]);
     assert_eq!(code(&out), 1, "{}", explain(&out));
-    let err = json(&out)["images"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let err = first_image_error(&out);
     assert!(err.contains("401"), "{err}");
 
     // With docker's config.json (`auths` with base64 `auth`).

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::cli::{code, explain, json, referrify};
+use common::cli::{code, explain, first_image_error, json, referrify};
 use common::fixtures::LEGACY_V1;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -120,30 +120,13 @@ fn start_tls_registry() -> TlsRegistry {
 #[test]
 fn self_signed_loopback_registry_is_refused_then_trusted_with_ca_file() {
     let reg = start_tls_registry();
-    let skopeo = common::tool("skopeo", "REFERRIFY_SKOPEO");
-    let o = Command::new(skopeo)
-        .args([
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--all",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-        ])
-        .arg(format!("oci:{}", LEGACY_V1.dir().display()))
-        .arg(format!("docker://{}/tls/app:1", reg.addr))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    common::skopeo_copy_layout(&reg.addr, &LEGACY_V1.dir(), None, "tls/app:1", None);
     let image = format!("{}/tls/app:1", reg.addr);
 
     // Default: HTTPS with verification; the unknown issuer is refused and nothing falls back to HTTP.
     let out = referrify(&["check", "--format", "json", &image]);
     assert_eq!(code(&out), 1, "{}", explain(&out));
-    let err = json(&out)["images"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let err = first_image_error(&out);
     assert!(
         err.contains("https://") && err.to_lowercase().contains("certificate"),
         "{err}"

@@ -28,6 +28,14 @@ pub fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("no JSON ({e}):\n{}", explain(out)))
 }
 
+/// The `error` of the first image in a JSON report (panics when there is none).
+pub fn first_image_error(out: &Output) -> String {
+    json(out)["images"][0]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no image error:\n{}", explain(out)))
+        .to_string()
+}
+
 /// The exit code (-1 for a signal).
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
