@@ -107,7 +107,7 @@ proptest! {
         match out {
             None => prop_assert_eq!(want.len(), existing.len()),
             Some(bytes) => {
-                let listed: Vec<String> = read_tag_index(&bytes, &subject).unwrap().into_iter().map(|(d, _)| d.to_string()).collect();
+                let listed: Vec<String> = read_tag_index(&bytes, &subject).unwrap().into_iter().map(|d| d.digest.to_string()).collect();
                 let expect: Vec<String> = want.iter().map(|n| Digest::sha256(&[*n]).to_string()).collect();
                 prop_assert_eq!(listed, expect);
                 if let Some(o) = &old {

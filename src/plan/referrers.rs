@@ -2,7 +2,7 @@
 //! referrer descriptors and the read → merge → write of the `sha256-<hex>` index.
 
 use crate::model::digest::Digest;
-use crate::model::document::{Document, ManifestView};
+use crate::model::document::{Descriptor, Document, ManifestView};
 use crate::model::{gojson, jsonspan, media};
 use serde_json::{json, Map, Value};
 
@@ -75,12 +75,9 @@ pub enum TagIndexError {
     },
 }
 
-/// Reads an existing tag-schema index: `Ok(digests)` of its entries when it is a usable referrers
-/// index for `subject`.
-pub fn read_tag_index(
-    bytes: &[u8],
-    subject: &Digest,
-) -> Result<Vec<(Digest, Option<String>)>, TagIndexError> {
+/// Reads an existing tag-schema index: `Ok(entries)` when it is a usable referrers index for
+/// `subject`.
+pub fn read_tag_index(bytes: &[u8], subject: &Digest) -> Result<Vec<Descriptor>, TagIndexError> {
     let tag = fallback_tag(subject);
     if Digest::sha256(bytes) == *subject {
         return Err(TagIndexError::IsSubject {
@@ -101,10 +98,7 @@ pub fn read_tag_index(
             {
                 return Err(what("an index without a manifests array".into()));
             }
-            Ok(i.manifests
-                .into_iter()
-                .map(|d| (d.digest, d.artifact_type))
-                .collect())
+            Ok(i.manifests)
         }
         Ok(Document::Index(i)) => Err(what(format!("an index of type {}", i.media_type))),
         Ok(Document::Manifest(m)) => Err(what(format!("an image manifest ({})", m.media_type))),
@@ -123,7 +117,7 @@ pub fn merge(
     let present: Vec<String> = match existing {
         Some(bytes) => read_tag_index(bytes, subject)?
             .into_iter()
-            .map(|(d, _)| d.to_string())
+            .map(|d| d.digest.to_string())
             .collect(),
         None => Vec::new(),
     };

@@ -3,7 +3,6 @@
 
 use super::{ReferrersListing, StoreError};
 use crate::model::digest::Digest;
-use crate::model::document::{Descriptor, Document};
 use crate::model::media;
 use crate::model::reference::RegistryRef;
 use crate::plan::image::{Listing, Raw};
@@ -115,19 +114,13 @@ impl RegistryStore {
             });
         };
         match read_tag_index(&f.bytes, subject) {
-            Ok(_) => {
-                let descriptors: Vec<Descriptor> = match Document::parse_index(&f.bytes, None) {
-                    Ok(i) => i.manifests,
-                    Err(_) => Vec::new(),
-                };
-                Ok(ReferrersListing {
-                    listing: Listing::Tag {
-                        listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
-                        existing: Some(f.bytes),
-                    },
-                    descriptors,
-                })
-            }
+            Ok(descriptors) => Ok(ReferrersListing {
+                listing: Listing::Tag {
+                    listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
+                    existing: Some(f.bytes),
+                },
+                descriptors,
+            }),
             Err(e) => Ok(ReferrersListing {
                 listing: Listing::Unusable {
                     reason: e.to_string(),
