@@ -25,6 +25,8 @@ pub struct Outcome {
     pub blobs_pushed: usize,
     /// Artifact manifests pushed.
     pub manifests_pushed: usize,
+    /// Their digests.
+    pub pushed: Vec<Digest>,
     /// Referrers tags written: `(tag, created)`.
     pub tags_written: Vec<(String, bool)>,
     /// Descriptors added to a layout's index.json.
@@ -53,7 +55,7 @@ pub async fn run(
 /// What one finished action did.
 enum Done {
     Blob,
-    Manifest,
+    Manifest(Digest),
     Tag(String, bool),
     Layout(usize),
     Index(Digest, Vec<String>),
@@ -85,7 +87,10 @@ async fn run_actions(
                 Ok(done) => {
                     match done {
                         Done::Blob => out.blobs_pushed += 1,
-                        Done::Manifest => out.manifests_pushed += 1,
+                        Done::Manifest(d) => {
+                            out.manifests_pushed += 1;
+                            out.pushed.push(d);
+                        }
                         Done::Tag(t, created) => out.tags_written.push((t, created)),
                         Done::Layout(k) => out.layout_entries_added += k,
                         Done::Index(d, moved) => {
@@ -118,7 +123,7 @@ async fn run_one(store: &Store, action: &Action, tags: &[String]) -> Result<Done
             store
                 .put_manifest(digest, media::OCI_MANIFEST, bytes)
                 .await?;
-            Ok(Done::Manifest)
+            Ok(Done::Manifest(digest.clone()))
         }
         Action::PutReferrersTag {
             tag,

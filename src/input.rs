@@ -42,6 +42,11 @@ pub enum LoadError {
 /// A failing attestation manifest is recorded in `failures`; the others are still read.
 pub async fn load(store: &Store) -> Result<Loaded, LoadError> {
     let raw = store.resolve().await?;
+    load_raw(store, raw).await
+}
+
+/// [`load`] for an image already read (a registry walk resolves tags itself).
+pub async fn load_raw(store: &Store, raw: Raw) -> Result<Loaded, LoadError> {
     let doc =
         Document::parse(&raw.bytes, Some(&raw.media_type)).map_err(|e| LoadError::Unreadable {
             digest: raw.digest.clone(),
@@ -111,9 +116,11 @@ async fn load_attestation(store: &Store, d: &Digest) -> Result<LoadedManifest, S
 /// Reads the target state for `convs`: which artifacts exist, whether the `{}` blob is there
 /// (asked only when an artifact is missing), and each subject's referrers listing.
 /// A listing that fails is left out, which blocks that subject in the plan.
+/// `thorough` lists every subject (for dry runs, which must tell what is already done).
 pub async fn observe(
     store: &Store,
     convs: &[Conversion],
+    thorough: bool,
 ) -> Result<(Observed, Vec<Problem>), StoreError> {
     let mut obs = Observed::default();
     let mut problems = Vec::new();
@@ -123,10 +130,13 @@ pub async fn observe(
             subjects.push(c.subject.digest.clone());
         }
     }
-    for (subject, r) in subjects.iter().zip(store.referrers_many(&subjects).await) {
+    for (subject, r) in subjects
+        .iter()
+        .zip(list_subjects(store, &subjects, thorough).await)
+    {
         match r {
             Ok(l) => {
-                obs.listings.insert(subject.clone(), l.listing);
+                obs.listings.insert(subject.clone(), l);
             }
             Err(e) => problems.push(Problem {
                 digest: subject.clone(),
@@ -134,20 +144,18 @@ pub async fn observe(
             }),
         }
     }
-    // A listed referrer exists. With the Referrers API an unlisted one is pushed whether or not
-    // it exists (the push is what gets it listed), so only the tag schema and layouts need to ask.
+    // A listed referrer exists. An unlisted one is pushed: with the Referrers API the push is
+    // what gets it listed, and on a registry a manifest PUT costs what a HEAD costs. Only an OCI
+    // layout, where asking is free, asks whether the manifest is there.
     let listed = |c: &Conversion| {
         obs.listings
             .get(&c.subject.digest)
             .is_some_and(|l| l.listed().contains(&c.artifact.digest))
     };
-    let api = |c: &Conversion| {
-        matches!(
-            obs.listings.get(&c.subject.digest),
-            Some(Listing::Api { .. })
-        )
+    let ask: Vec<&Conversion> = match store {
+        Store::Layout(_) => convs.iter().filter(|c| !listed(c)).collect(),
+        Store::Registry(_) => Vec::new(),
     };
-    let ask: Vec<&Conversion> = convs.iter().filter(|c| !listed(c) && !api(c)).collect();
     let heads = join_all(
         ask.iter()
             .map(|c| store.manifest_exists(&c.artifact.digest)),
@@ -167,9 +175,48 @@ pub async fn observe(
         }
     }
     if need_blob {
-        obs.empty_blob = store
-            .blob_exists(&Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant"))
-            .await?;
+        let empty = Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant");
+        // Where another repository of this run has it, the upload is a one-request mount.
+        obs.empty_blob = !store.can_mount(&empty) && store.blob_exists(&empty).await?;
     }
     Ok((obs, problems))
+}
+
+/// Lists the referrers of `subjects` for planning. The first listing settles whether the
+/// registry has the Referrers API. With the API, when that first subject has no attestation
+/// referrer yet, the repository has not been converted before: the others are taken as unlisted
+/// and their artifacts pushed without a listing each (the push is what lists them, and the
+/// read-back verification confirms it). Otherwise every subject is listed.
+async fn list_subjects(
+    store: &Store,
+    subjects: &[Digest],
+    thorough: bool,
+) -> Vec<Result<Listing, StoreError>> {
+    let Some((first, rest)) = subjects.split_first() else {
+        return Vec::new();
+    };
+    let first = store.referrers(first).await;
+    let fresh = match &first {
+        Ok(_) if thorough => false,
+        Ok(l) => {
+            matches!(l.listing, Listing::Api { .. })
+                && !l
+                    .descriptors
+                    .iter()
+                    .any(|d| d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE))
+        }
+        Err(_) => false,
+    };
+    let mut out = vec![first.map(|l| l.listing)];
+    if fresh {
+        out.extend(rest.iter().map(|_| Ok(Listing::Api { listed: Vec::new() })));
+    } else {
+        out.extend(
+            join_all(rest.iter().map(|s| store.referrers(s)))
+                .await
+                .into_iter()
+                .map(|r| r.map(|l| l.listing)),
+        );
+    }
+    out
 }

@@ -103,6 +103,7 @@ const CHECK: &[&str] = &[
     "images[].platforms[].statements[].predicateType",
     "images[].platforms[].statements[].subjectMatches",
     "images[].platforms[].covered",
+    "images[].platforms[].state",
     "images[].platforms[].reasons",
     "images[].platforms[].confirm",
     "summary.images",

@@ -78,6 +78,7 @@ fn failed(text: &str, error: String) -> CheckImage {
     CheckImage {
         reference: text.to_string(),
         digest: None,
+        tags: Vec::new(),
         error: Some(error),
         platforms: Vec::new(),
         problems: Vec::new(),
@@ -146,6 +147,7 @@ async fn check_image(store: &Store, text: &str) -> CheckImage {
     CheckImage {
         reference: text.to_string(),
         digest: Some(digest),
+        tags: Vec::new(),
         error: None,
         platforms,
         problems,
@@ -317,6 +319,7 @@ fn judge_platform(
             .error
             .or_else(|| (!errors.is_empty()).then(|| errors.join("; "))),
         statements: checks.clone(),
+        statements_read: true,
     };
     let v = judge(&facts);
     PlatformReport {
@@ -329,7 +332,9 @@ fn judge_platform(
         subjects_match: v.subjects_match,
         statements: checks,
         covered: v.covered,
+        state: v.state,
         reasons: v.reasons,
+        fix: None,
         confirm: store.confirm_command(&t.digest, t.in_an_index.then_some(t.platform.as_str())),
     }
 }

@@ -5,7 +5,9 @@ use crate::cli::{ConvertArgs, IndexMode};
 use crate::execute::{self, Verification};
 use crate::exit::Exit;
 use crate::input::{self, Loaded};
+use crate::model::digest::Digest;
 use crate::model::reference::ImageRef;
+use crate::plan::image::LoadedImage;
 use crate::plan::image::{self as planning, Conversion, ItemPlan, Via};
 use crate::plan::referrers::fallback_tag;
 use crate::report::progress::Progress;
@@ -14,6 +16,7 @@ use crate::report::{
     TagWrite, Writes, SCHEMA_VERSION,
 };
 use crate::store::Store;
+use std::collections::BTreeSet;
 use std::io::Write;
 
 /// How many times verification lists referrers before calling an artifact missing.
@@ -120,6 +123,27 @@ async fn one(
     report
 }
 
+/// How `convert` and `migrate` convert.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Plan only.
+    pub dry_run: bool,
+    /// List referrers again after the writes.
+    pub verify: bool,
+    /// Rewrite the index (`--index rewrite`; one image at a time only).
+    pub rewrite: bool,
+}
+
+/// One image to convert: how it is named, what was read, and the tags that point to it.
+pub struct Input {
+    /// The reference as given (or `repo:tag` in a registry walk).
+    pub text: String,
+    /// The image as read.
+    pub image: LoadedImage,
+    /// Tags to move with `--index rewrite`.
+    pub tags: Vec<String>,
+}
+
 async fn convert_image(
     store: &Store,
     args: &ConvertArgs,
@@ -129,59 +153,135 @@ async fn convert_image(
 ) -> ImageReport {
     let img = match input::load(store).await {
         Ok(Loaded::Index(img)) => img,
-        Ok(Loaded::Manifest(raw, _)) => {
-            let mut rep = failed(text, String::new());
-            rep.error = None;
-            rep.digest = Some(raw.digest);
-            rep.status = "not-an-index";
-            return rep;
-        }
+        Ok(Loaded::Manifest(raw, _)) => return not_an_index(text, raw.digest),
         Err(e) => return failed(text, e.to_string()),
-    };
-    let mut rep = failed(text, String::new());
-    rep.error = None;
-    rep.digest = Some(img.index.digest.clone());
-    rep.skipped = img
-        .entries
-        .skipped
-        .iter()
-        .map(|s| Problem {
-            digest: s.digest.clone(),
-            message: s.reason.clone(),
-        })
-        .collect();
-    let (convs, mut problems) = planning::conversions(&img);
-    let (observed, obs_problems) = match input::observe(store, &convs).await {
-        Ok(x) => x,
-        Err(e) => {
-            rep.error = Some(format!("reading the target state: {e}"));
-            return rep;
-        }
-    };
-    problems.extend(obs_problems);
-    rep.problems = problems
-        .iter()
-        .map(|p| Problem {
-            digest: p.digest.clone(),
-            message: p.message.clone(),
-        })
-        .collect();
-    let plan = match planning::plan(&img, &convs, &observed, args.index == IndexMode::Rewrite) {
-        Ok(p) => p,
-        Err(e) => {
-            rep.error = Some(e.to_string());
-            return rep;
-        }
     };
     let tags: Vec<String> = match r {
         ImageRef::Registry(rr) => rr.tag.iter().cloned().collect(),
         ImageRef::Layout(_) => Vec::new(),
     };
-    let (outcome, exec_error, verifications) = if args.dry_run {
+    let opts = Options {
+        dry_run: args.dry_run,
+        verify: !args.no_verify,
+        rewrite: args.index == IndexMode::Rewrite,
+    };
+    let input = Input {
+        text: text.to_string(),
+        image: img,
+        tags,
+    };
+    convert_images(store, std::slice::from_ref(&input), opts, progress)
+        .await
+        .pop()
+        .unwrap_or_else(|| failed(text, "internal: no report".into()))
+}
+
+/// The report for a reference that names a single manifest: nothing to convert.
+pub fn not_an_index(text: &str, digest: Digest) -> ImageReport {
+    let mut rep = failed(text, String::new());
+    rep.error = None;
+    rep.digest = Some(digest);
+    rep.status = "not-an-index";
+    rep
+}
+
+/// Converts images of one store together: read → plan → write → verify, with one listing per
+/// subject, one `{}` blob check and one referrers-tag write per subject however many of the
+/// images share it. Returns one report per input, in order.
+pub async fn convert_images(
+    store: &Store,
+    inputs: &[Input],
+    opts: Options,
+    observer: &dyn execute::Observer,
+) -> Vec<ImageReport> {
+    let mut reports: Vec<ImageReport> = Vec::with_capacity(inputs.len());
+    // Every conversion once (two indexes can hold the same attestation of the same subject).
+    let mut convs: Vec<Conversion> = Vec::new();
+    let mut of_image: Vec<Vec<usize>> = Vec::with_capacity(inputs.len());
+    let mut image_problems: Vec<Vec<Problem>> = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let img = &input.image;
+        let mut rep = failed(&input.text, String::new());
+        rep.error = None;
+        rep.digest = Some(img.index.digest.clone());
+        rep.skipped = img
+            .entries
+            .skipped
+            .iter()
+            .map(|s| Problem {
+                digest: s.digest.clone(),
+                message: s.reason.clone(),
+            })
+            .collect();
+        reports.push(rep);
+        let (cs, problems) = planning::conversions(img);
+        let mut idx = Vec::with_capacity(cs.len());
+        for c in cs {
+            let same = |x: &Conversion| {
+                x.artifact.digest == c.artifact.digest && x.subject.digest == c.subject.digest
+            };
+            match convs.iter().position(same) {
+                Some(i) => idx.push(i),
+                None => {
+                    idx.push(convs.len());
+                    convs.push(c);
+                }
+            }
+        }
+        of_image.push(idx);
+        image_problems.push(
+            problems
+                .into_iter()
+                .map(|p| Problem {
+                    digest: p.digest,
+                    message: p.message,
+                })
+                .collect(),
+        );
+    }
+    let (observed, obs_problems) = match input::observe(store, &convs, opts.dry_run).await {
+        Ok(x) => x,
+        Err(e) => {
+            for r in &mut reports {
+                r.status = "failed";
+                r.error = Some(format!("reading the target state: {e}"));
+            }
+            return reports;
+        }
+    };
+    for (i, idx) in of_image.iter().enumerate() {
+        for p in &obs_problems {
+            if idx.iter().any(|&k| convs[k].subject.digest == p.digest) {
+                image_problems[i].push(Problem {
+                    digest: p.digest.clone(),
+                    message: p.message.clone(),
+                });
+            }
+        }
+    }
+    let rewrite = match inputs {
+        [one] if opts.rewrite => Some(&one.image),
+        _ => None,
+    };
+    let plan = match planning::plan(&convs, &observed, rewrite) {
+        Ok(p) => p,
+        Err(e) => {
+            for r in &mut reports {
+                r.status = "failed";
+                r.error = Some(e.to_string());
+            }
+            return reports;
+        }
+    };
+    let tags: &[String] = match inputs {
+        [one] => &one.tags,
+        _ => &[],
+    };
+    let (outcome, exec_error, verifications) = if opts.dry_run {
         (planned_writes(&plan), None, None)
     } else {
-        let (outcome, err) = execute::run(store, &plan, &tags, progress).await;
-        let verifications = if err.is_none() && !args.no_verify {
+        let (outcome, err) = execute::run(store, &plan, tags, observer).await;
+        let verifications = if err.is_none() && opts.verify {
             // Items that were listed before the run were just read fresh; verify what changed.
             let changed = |it: &ItemPlan| it.blocked.is_none() && !it.is_already_done();
             let live: Vec<Conversion> = convs
@@ -203,58 +303,88 @@ async fn convert_image(
         };
         (outcome, err.map(|e| e.to_string()), verifications)
     };
-    rep.writes = Writes {
-        blobs: outcome.blobs_pushed,
-        manifests: outcome.manifests_pushed,
-        referrers_tags: outcome
-            .tags_written
-            .iter()
-            .map(|(t, c)| TagWrite {
-                tag: t.clone(),
-                created: *c,
-            })
-            .collect(),
-        layout_index_entries: outcome.layout_entries_added,
-    };
-    for (i, (c, item)) in convs.iter().zip(&plan.items).enumerate() {
-        let v = verifications.as_ref().and_then(|vs| vs[i].clone());
-        rep.attestations.push(attestation_report(
-            store,
-            c,
-            item,
-            v,
-            args.dry_run,
-            exec_error.as_deref(),
-        ));
+    let exec_error = exec_error.as_deref();
+    // Writes are shared by the images of a batch: each is reported once, by the first image
+    // that needs it.
+    let mut claimed_manifests: BTreeSet<usize> = BTreeSet::new();
+    let mut claimed_tags: BTreeSet<String> = BTreeSet::new();
+    let mut blob_claimed = false;
+    for (i, (rep, idx)) in reports.iter_mut().zip(&of_image).enumerate() {
+        let mut writes = Writes::default();
+        for &k in idx {
+            let item = &plan.items[k];
+            if item.push_artifact
+                && claimed_manifests.insert(k)
+                && (opts.dry_run || outcome.pushed.contains(&convs[k].artifact.digest))
+            {
+                writes.manifests += 1;
+            }
+            let v = verifications.as_ref().and_then(|vs| vs[k].clone());
+            rep.attestations.push(attestation_report(
+                store,
+                &convs[k],
+                item,
+                v,
+                opts.dry_run,
+                exec_error,
+            ));
+        }
+        for (t, created) in &outcome.tags_written {
+            let ours = idx
+                .iter()
+                .any(|&k| &fallback_tag(&convs[k].subject.digest) == t);
+            if ours && claimed_tags.insert(t.clone()) {
+                writes.referrers_tags.push(TagWrite {
+                    tag: t.clone(),
+                    created: *created,
+                });
+            }
+        }
+        if !blob_claimed
+            && outcome.blobs_pushed > 0
+            && idx
+                .iter()
+                .any(|&k| plan.items[k].push_artifact && convs[k].created)
+        {
+            blob_claimed = true;
+            writes.blobs = outcome.blobs_pushed;
+        }
+        if i == 0 {
+            writes.layout_index_entries = outcome.layout_entries_added;
+        }
+        rep.writes = writes;
+        rep.problems = std::mem::take(&mut image_problems[i]);
+        if let Some((old, new)) = plan.rewrite.as_ref().filter(|_| rewrite.is_some()) {
+            rep.index_rewrite = Some(IndexRewrite {
+                old: old.clone(),
+                new: new.clone(),
+                tags_moved: if opts.dry_run {
+                    tags.to_vec()
+                } else {
+                    outcome.tags_moved.clone()
+                },
+            });
+        }
+        rep.error = exec_error.map(str::to_string);
+        let any_bad = rep.error.is_some()
+            || !rep.problems.is_empty()
+            || rep
+                .attestations
+                .iter()
+                .any(|a| matches!(a.state, "blocked" | "failed"));
+        let noop = rep.attestations.iter().all(|a| a.state == "already-done")
+            && rep.index_rewrite.is_none();
+        rep.status = if any_bad {
+            "failed"
+        } else if noop {
+            "unchanged"
+        } else if opts.dry_run {
+            "planned"
+        } else {
+            "done"
+        };
     }
-    if let Some((old, new)) = &plan.rewrite {
-        rep.index_rewrite = Some(IndexRewrite {
-            old: old.clone(),
-            new: new.clone(),
-            tags_moved: if args.dry_run {
-                tags.clone()
-            } else {
-                outcome.tags_moved.clone()
-            },
-        });
-    }
-    rep.error = exec_error;
-    let any_bad = rep.error.is_some()
-        || !rep.problems.is_empty()
-        || rep
-            .attestations
-            .iter()
-            .any(|a| matches!(a.state, "blocked" | "failed"));
-    rep.status = if any_bad {
-        "failed"
-    } else if plan.is_noop() {
-        "unchanged"
-    } else if args.dry_run {
-        "planned"
-    } else {
-        "done"
-    };
-    rep
+    reports
 }
 
 fn planned_writes(plan: &planning::ImagePlan) -> execute::Outcome {
@@ -262,7 +392,10 @@ fn planned_writes(plan: &planning::ImagePlan) -> execute::Outcome {
     for a in &plan.actions {
         match a {
             planning::Action::PutBlob { .. } => o.blobs_pushed += 1,
-            planning::Action::PutManifest { .. } => o.manifests_pushed += 1,
+            planning::Action::PutManifest { digest, .. } => {
+                o.manifests_pushed += 1;
+                o.pushed.push(digest.clone());
+            }
             planning::Action::PutReferrersTag {
                 tag, creates_tag, ..
             } => o.tags_written.push((tag.clone(), *creates_tag)),

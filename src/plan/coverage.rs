@@ -17,6 +17,55 @@ pub enum Found {
     None,
 }
 
+/// A platform's coverage in one word: the key of totals, tables and filters. Covered states
+/// sort last, so gaps come first in a sorted table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformState {
+    /// Referrers could not be listed (or a referrer could not be read).
+    ListingFailed,
+    /// No attestation of any form.
+    NoAttestation,
+    /// Only BuildKit's legacy in-index attestation: `referrify convert` fixes it.
+    LegacyOnly,
+    /// An OCI 1.1 attestation artifact exists but no client can discover it.
+    NotDiscoverable,
+    /// Discoverable, but an in-toto statement does not name this manifest (or cannot be read).
+    SubjectMismatch,
+    /// Discoverable through the registry's Referrers API.
+    DiscoverableApi,
+    /// Discoverable through the referrers tag schema (`sha256-<hex>`).
+    DiscoverableTag,
+    /// Discoverable in an OCI layout's `index.json`.
+    DiscoverableLayout,
+}
+
+impl PlatformState {
+    /// Whether a client finds a good attestation for the platform.
+    pub fn is_covered(self) -> bool {
+        matches!(
+            self,
+            PlatformState::DiscoverableApi
+                | PlatformState::DiscoverableTag
+                | PlatformState::DiscoverableLayout
+        )
+    }
+
+    /// The kebab-case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformState::ListingFailed => "listing-failed",
+            PlatformState::NoAttestation => "no-attestation",
+            PlatformState::LegacyOnly => "legacy-only",
+            PlatformState::NotDiscoverable => "not-discoverable",
+            PlatformState::SubjectMismatch => "subject-mismatch",
+            PlatformState::DiscoverableApi => "discoverable-api",
+            PlatformState::DiscoverableTag => "discoverable-tag",
+            PlatformState::DiscoverableLayout => "discoverable-layout",
+        }
+    }
+}
+
 /// The check of one in-toto layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +96,8 @@ pub struct Facts {
     pub listing_error: Option<String>,
     /// Per in-toto layer of the attestations checked.
     pub statements: Vec<StatementCheck>,
+    /// Whether statements were read at all (registry-wide checks skip them unless asked).
+    pub statements_read: bool,
 }
 
 /// The verdict for one platform manifest.
@@ -62,6 +113,8 @@ pub struct Verdict {
     pub covered: bool,
     /// Why it is not covered (empty when covered).
     pub reasons: Vec<String>,
+    /// The state in one word.
+    pub state: PlatformState,
 }
 
 /// Judges one platform manifest.
@@ -119,16 +172,43 @@ pub fn judge(f: &Facts) -> Verdict {
             ));
         }
     }
-    if attestation != Found::None && checked.is_empty() && f.listing_error.is_none() {
+    if f.statements_read
+        && attestation != Found::None
+        && checked.is_empty()
+        && f.listing_error.is_none()
+    {
         reasons.push("no in-toto statement found in the attestation".into());
     }
-    let covered = discoverable != Via::None && subjects_match == Some(true) && reasons.is_empty();
+    let statements_ok = if f.statements_read {
+        subjects_match == Some(true)
+    } else {
+        true
+    };
+    let covered = discoverable != Via::None && statements_ok && reasons.is_empty();
+    let state = if f.listing_error.is_some() {
+        PlatformState::ListingFailed
+    } else if covered {
+        match discoverable {
+            Via::Api => PlatformState::DiscoverableApi,
+            Via::Tag => PlatformState::DiscoverableTag,
+            _ => PlatformState::DiscoverableLayout,
+        }
+    } else if discoverable != Via::None {
+        PlatformState::SubjectMismatch
+    } else {
+        match attestation {
+            Found::None => PlatformState::NoAttestation,
+            Found::Legacy => PlatformState::LegacyOnly,
+            Found::Artifact => PlatformState::NotDiscoverable,
+        }
+    };
     Verdict {
         attestation,
         discoverable,
         subjects_match,
         covered,
         reasons,
+        state,
     }
 }
 
@@ -158,6 +238,7 @@ mod tests {
             listed: vec![],
             listing_error: None,
             statements: vec![st(true)],
+            statements_read: true,
         };
         let v = judge(&legacy);
         assert_eq!(
@@ -190,6 +271,7 @@ mod tests {
             listed: vec![],
             listing_error: None,
             statements: vec![],
+            statements_read: true,
         };
         let v = judge(&none);
         assert_eq!((v.attestation, v.covered), (Found::None, false));

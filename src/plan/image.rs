@@ -326,12 +326,14 @@ impl ImagePlan {
     }
 }
 
-/// Decides the writes for `convs` given the target's state.
+/// Decides the writes for `convs` given the target's state. `rewrite`: the image whose index
+/// gets its attestation entries repointed (`--index rewrite`); `None` leaves every index alone.
+/// The conversions may come from several images of one repository: writes are grouped by
+/// subject, so a subject shared by two images gets one referrers tag write.
 pub fn plan(
-    img: &LoadedImage,
     convs: &[Conversion],
     observed: &Observed,
-    rewrite_index: bool,
+    rewrite: Option<&LoadedImage>,
 ) -> Result<ImagePlan, rewrite::RewriteError> {
     let mut out = ImagePlan::default();
     let mut manifests = Vec::new();
@@ -432,7 +434,7 @@ pub fn plan(
         .into_iter()
         .map(|i| i.expect("every conversion planned"))
         .collect();
-    if rewrite_index {
+    if let Some(img) = rewrite {
         let updates: Vec<EntryUpdate> = convs
             .iter()
             .zip(&out.items)

@@ -96,6 +96,14 @@ impl Store {
         out
     }
 
+    /// Whether a blob will be mounted from another repository rather than checked here (no I/O).
+    pub fn can_mount(&self, digest: &Digest) -> bool {
+        match self {
+            Store::Registry(r) => r.can_mount(digest),
+            Store::Layout(_) => false,
+        }
+    }
+
     /// Stores a blob.
     pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         dispatch!(self, s => s.put_blob(digest, bytes).await)

@@ -8,7 +8,29 @@ use crate::model::reference::RegistryRef;
 use crate::plan::image::{Listing, Raw};
 use crate::plan::referrers::{fallback_tag, read_tag_index};
 use crate::transport::{Client, Referrers};
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// What is known about one repository, shared by every image of it in a run: probed once,
+/// checked once.
+#[derive(Debug, Default)]
+pub struct RepoState {
+    /// Referrers API support: `None` until probed.
+    support: Mutex<Option<bool>>,
+    /// Blobs known to be in the repository (a HEAD said so, or we pushed them).
+    blobs: Mutex<BTreeSet<Digest>>,
+}
+
+/// What is known about a whole registry in a run.
+#[derive(Debug, Default)]
+pub struct RegistryState {
+    /// Per blob, a repository we pushed it to: later repositories mount it from there.
+    blob_sources: Mutex<HashMap<Digest, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// One repository of a registry.
 pub struct RegistryStore {
@@ -16,17 +38,29 @@ pub struct RegistryStore {
     pub client: Client,
     /// The image reference.
     pub reference: RegistryRef,
-    /// Referrers API support: `None` until probed.
-    support: Mutex<Option<bool>>,
+    repo_state: Arc<RepoState>,
+    registry_state: Arc<RegistryState>,
 }
 
 impl RegistryStore {
-    /// A store for the repository of `reference`.
+    /// A store for the repository of `reference`, with nothing known yet.
     pub fn new(client: Client, reference: RegistryRef) -> RegistryStore {
+        Self::with_state(client, reference, Arc::default(), Arc::default())
+    }
+
+    /// A store for the repository of `reference` that shares what is known about the repository
+    /// and the registry with other stores of the same run.
+    pub fn with_state(
+        client: Client,
+        reference: RegistryRef,
+        repo_state: Arc<RepoState>,
+        registry_state: Arc<RegistryState>,
+    ) -> RegistryStore {
         RegistryStore {
             client,
             reference,
-            support: Mutex::new(None),
+            repo_state,
+            registry_state,
         }
     }
 
@@ -36,7 +70,16 @@ impl RegistryStore {
 
     /// Whether the Referrers API was found (`None`: not probed yet).
     pub fn api_support(&self) -> Option<bool> {
-        *self.support.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.repo_state.support)
+    }
+
+    /// Whether a blob can be mounted from another repository of this registry instead of being
+    /// checked and uploaded here.
+    pub(super) fn can_mount(&self, digest: &Digest) -> bool {
+        !lock(&self.repo_state.blobs).contains(digest)
+            && lock(&self.registry_state.blob_sources)
+                .get(digest)
+                .is_some_and(|r| r != self.repo())
     }
 
     pub(super) async fn resolve(&self) -> Result<Raw, StoreError> {
@@ -74,7 +117,14 @@ impl RegistryStore {
     }
 
     pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
-        Ok(self.client.blob_exists(self.repo(), digest).await?)
+        if lock(&self.repo_state.blobs).contains(digest) {
+            return Ok(true);
+        }
+        let found = self.client.blob_exists(self.repo(), digest).await?;
+        if found {
+            lock(&self.repo_state.blobs).insert(digest.clone());
+        }
+        Ok(found)
     }
 
     pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
@@ -85,7 +135,7 @@ impl RegistryStore {
                 .await?
             {
                 Referrers::Supported { descriptors, .. } => {
-                    *self.support.lock().unwrap_or_else(|e| e.into_inner()) = Some(true);
+                    *lock(&self.repo_state.support) = Some(true);
                     return Ok(ReferrersListing {
                         listing: Listing::Api {
                             listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
@@ -99,7 +149,7 @@ impl RegistryStore {
                         reason,
                         "no Referrers API; using the tag schema"
                     );
-                    *self.support.lock().unwrap_or_else(|e| e.into_inner()) = Some(false);
+                    *lock(&self.repo_state.support) = Some(false);
                 }
             }
         }
@@ -131,7 +181,21 @@ impl RegistryStore {
     }
 
     pub(super) async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        Ok(self.client.put_blob(self.repo(), digest, bytes).await?)
+        if lock(&self.repo_state.blobs).contains(digest) {
+            return Ok(());
+        }
+        let from = lock(&self.registry_state.blob_sources)
+            .get(digest)
+            .filter(|r| *r != self.repo())
+            .cloned();
+        self.client
+            .put_blob(self.repo(), digest, bytes, from.as_deref())
+            .await?;
+        lock(&self.repo_state.blobs).insert(digest.clone());
+        lock(&self.registry_state.blob_sources)
+            .entry(digest.clone())
+            .or_insert_with(|| self.repo().to_string());
+        Ok(())
     }
 
     pub(super) async fn put_manifest(

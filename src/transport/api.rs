@@ -200,14 +200,22 @@ impl Client {
         })
     }
 
-    /// Uploads a blob (POST, then one PUT with the content).
+    /// Uploads a blob: POST, then one PUT with the content. With `mount_from`, the POST first asks
+    /// the registry to mount the blob from that repository (one request when it can; a registry
+    /// that cannot answers 202 with an upload session, which the PUT then fills).
     pub async fn put_blob(
         &self,
         repo: &str,
         digest: &Digest,
         bytes: &[u8],
+        mount_from: Option<&str>,
     ) -> Result<(), RegistryError> {
-        let url = self.url(&format!("v2/{repo}/blobs/uploads/")).await;
+        let mut url = self.url(&format!("v2/{repo}/blobs/uploads/")).await;
+        if let Some(from) = mount_from {
+            url.query_pairs_mut()
+                .append_pair("mount", digest.as_str())
+                .append_pair("from", from);
+        }
         let request = Request::new("POST", &url);
         let resp = self
             .send(
@@ -218,6 +226,9 @@ impl Client {
                 Some(bytes::Bytes::new()),
             )
             .await?;
+        if resp.status().as_u16() == 201 && mount_from.is_some() {
+            return Ok(());
+        }
         if resp.status().as_u16() != 202 {
             return Err(self.fail(resp, request).await);
         }

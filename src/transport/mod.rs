@@ -7,6 +7,7 @@ mod api;
 pub mod challenge;
 pub mod credentials;
 pub mod error;
+pub mod listing;
 pub mod retry;
 
 pub use api::{next_link, Fetched, Pushed, Referrers};
@@ -26,7 +27,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 /// Manifests larger than this are refused (distribution-spec: clients SHOULD support 4 MB;
 /// containerd's limit is 4 × 1048 × 1048).
-pub const MAX_MANIFEST_BYTES: usize = 4 * 1048 * 1048;
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// In-toto statement blobs larger than this are refused (BuildKit caps attestations at 40 MiB).
 pub const MAX_STATEMENT_BYTES: usize = 48 * 1024 * 1024;
 /// Referrers pages followed through `Link` before giving up.
@@ -397,6 +398,18 @@ impl Client {
     ) -> Result<reqwest::Response, RegistryError> {
         let write = !matches!(method, Method::GET | Method::HEAD);
         let scope = self.scope(repo, write);
+        self.send_scoped(method, url, &scope, headers, body).await
+    }
+
+    /// [`Client::send`] with an explicit token scope (`registry:catalog:*` for the catalog).
+    async fn send_scoped(
+        &self,
+        method: Method,
+        url: Url,
+        scope: &str,
+        headers: HeaderMap,
+        body: Option<bytes::Bytes>,
+    ) -> Result<reqwest::Response, RegistryError> {
         let base = self.base();
         let same_host = url.host_str() == base.host_str()
             && url.port_or_known_default() == base.port_or_known_default();
@@ -406,7 +419,7 @@ impl Client {
         loop {
             attempt += 1;
             let auth = if same_host {
-                self.authorization(&scope).await?
+                self.authorization(scope).await?
             } else {
                 None
             };
@@ -463,7 +476,7 @@ impl Client {
                     };
                     if usable {
                         let mut st = self.inner.auth.lock().await;
-                        st.tokens.remove(&scope);
+                        st.tokens.remove(scope);
                         st.challenge = Some(ch);
                         drop(st);
                         attempt -= 1;

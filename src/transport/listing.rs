@@ -1,0 +1,198 @@
+//! Walking a registry: the catalog (`/v2/_catalog`, token scope `registry:catalog:*`) and a
+//! repository's tags, both paged by `n`/`last` and `Link`. Registries that omit `Link` are paged
+//! by `last` while pages come back full; a page that does not advance is an error, not a loop.
+
+use super::error::{RegistryError, Request};
+use super::{read_limited, Client};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
+
+/// Entries asked for per page.
+pub const PAGE_SIZE: usize = 1000;
+/// Pages read at most for one listing (a bound against registries that page forever).
+pub const MAX_PAGES: usize = 10_000;
+/// Largest listing page accepted.
+const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Where the next page of a listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The first page.
+    Start,
+    /// A `Link` target or an `n`/`last` URL.
+    Url(Url),
+    /// No more pages.
+    End,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Names on this page, as the registry sent them.
+    pub names: Vec<String>,
+    /// Where the next page starts.
+    pub next: Cursor,
+}
+
+impl Client {
+    /// One page of the catalog. `Ok(None)`: the registry has no catalog, or refuses it to us.
+    pub async fn catalog_page(&self, cursor: &Cursor) -> Result<Option<Page>, RegistryError> {
+        let first = self.url(&format!("v2/_catalog?n={PAGE_SIZE}")).await;
+        let url = match cursor {
+            Cursor::Start => first,
+            Cursor::Url(u) => u.clone(),
+            Cursor::End => {
+                return Ok(Some(Page {
+                    names: Vec::new(),
+                    next: Cursor::End,
+                }))
+            }
+        };
+        let resp = self
+            .send_scoped(
+                Method::GET,
+                url.clone(),
+                "registry:catalog:*",
+                HeaderMap::new(),
+                None,
+            )
+            .await;
+        let resp = match resp {
+            Err(RegistryError::Status {
+                status: 401 | 403, ..
+            }) => return Ok(None),
+            r => r?,
+        };
+        if matches!(
+            resp.status(),
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+        ) {
+            return Ok(None);
+        }
+        self.page(resp, url, "repositories").await.map(Some)
+    }
+
+    /// Every tag of `repo` (all pages). `Ok(None)`: the repository does not exist.
+    pub async fn tags(&self, repo: &str) -> Result<Option<Vec<String>>, RegistryError> {
+        let mut url = self
+            .url(&format!("v2/{repo}/tags/list?n={PAGE_SIZE}"))
+            .await;
+        let mut out: Vec<String> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let resp = self
+                .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
+                .await?;
+            if resp.status() == StatusCode::NOT_FOUND && out.is_empty() {
+                return Ok(None);
+            }
+            let page = self.page(resp, url.clone(), "tags").await?;
+            if page.names.iter().any(|n| out.contains(n)) {
+                return Err(RegistryError::Protocol {
+                    request: Request::new("GET", &url),
+                    reason: "tag listing repeats a page (the registry pages in a loop)".into(),
+                });
+            }
+            out.extend(page.names);
+            match page.next {
+                Cursor::Url(u) => url = u,
+                _ => return Ok(Some(out)),
+            }
+        }
+        Err(RegistryError::Protocol {
+            request: Request::new("GET", &url),
+            reason: format!("more than {MAX_PAGES} pages of tags"),
+        })
+    }
+
+    /// Reads one listing page: `{"<field>": [...]}` plus where the next page starts.
+    async fn page(
+        &self,
+        resp: reqwest::Response,
+        url: Url,
+        field: &str,
+    ) -> Result<Page, RegistryError> {
+        let request = Request::new("GET", &url);
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, request).await);
+        }
+        let link = super::api::next_link(resp.headers(), &url);
+        let body = read_limited(resp, MAX_PAGE_BYTES, &request).await?;
+        let names = parse_names(&body, field).map_err(|reason| RegistryError::Protocol {
+            request: request.clone(),
+            reason,
+        })?;
+        let next = match link {
+            Some(n) if n.host_str() != url.host_str() || n.port() != url.port() => {
+                return Err(RegistryError::Protocol {
+                    request,
+                    reason: "Link points to another host".into(),
+                })
+            }
+            Some(n) if n == url => {
+                return Err(RegistryError::Protocol {
+                    request,
+                    reason: "Link points to the same page (the registry pages in a loop)".into(),
+                })
+            }
+            Some(n) => Cursor::Url(n),
+            // No Link: a full page may still have a successor (registries that omit Link).
+            None if names.len() >= PAGE_SIZE => {
+                let mut n = url.clone();
+                let last = names.last().cloned().unwrap_or_default();
+                let kept: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != "last" && k != "n")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                n.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(kept)
+                    .append_pair("n", &PAGE_SIZE.to_string())
+                    .append_pair("last", &last);
+                if n == url {
+                    Cursor::End
+                } else {
+                    Cursor::Url(n)
+                }
+            }
+            None => Cursor::End,
+        };
+        Ok(Page { names, next })
+    }
+}
+
+/// The string array `field` of a listing body (`null` counts as empty, as distribution sends it).
+pub fn parse_names(body: &[u8], field: &str) -> Result<Vec<String>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("listing is not JSON: {e}"))?;
+    match v.get(field) {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{field} holds a non-string entry"))
+            })
+            .collect(),
+        Some(_) => Err(format!("{field} is not an array")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(
+            parse_names(br#"{"name":"a","tags":["1","2"]}"#, "tags").unwrap(),
+            ["1", "2"]
+        );
+        assert!(parse_names(br#"{"name":"a","tags":null}"#, "tags")
+            .unwrap()
+            .is_empty());
+        assert!(parse_names(br#"{"repositories":[1]}"#, "repositories").is_err());
+        assert!(parse_names(b"<html>", "tags").is_err());
+    }
+}
