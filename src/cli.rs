@@ -65,8 +65,11 @@ pub struct Global {
 pub enum Command {
     /// Push OCI 1.1 artifacts for legacy attestations and make them discoverable.
     Convert(ConvertArgs),
-    /// Report, per platform manifest, whether a discoverable attestation exists.
+    /// Report, per platform manifest, whether a discoverable attestation exists (for images,
+    /// or for a whole registry: `check HOST[:PORT]`).
     Check(CheckArgs),
+    /// Convert every image of a registry: catalog, tags, images; resumable and shardable.
+    Migrate(MigrateArgs),
 }
 
 /// Images to work on.
@@ -109,7 +112,49 @@ pub struct ConvertArgs {
 /// `referrify check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Images to check.
+    /// Images to check, or one registry (HOST[:PORT]) to check every image of.
     #[command(flatten)]
     pub targets: Targets,
+    /// Registry-wide: only repositories under these prefixes (repeatable); without catalog
+    /// access, the repositories to check.
+    #[arg(long = "repo", value_name = "PREFIX")]
+    pub repos: Vec<String>,
+    /// Registry-wide: only tags matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub tags: Option<String>,
+    /// Registry-wide: also read every in-toto statement and check its subject (more requests).
+    #[arg(long)]
+    pub statements: bool,
+    /// Also write the report as a self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// `referrify migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The registry: HOST[:PORT].
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// Only repositories under these prefixes (repeatable). `team/` takes everything below
+    /// team/; `team/app` takes team/app and team/app/*. Without catalog access, the
+    /// repositories to take.
+    #[arg(long = "repo", value_name = "PREFIX")]
+    pub repos: Vec<String>,
+    /// Only tags matching this regular expression (unanchored; write ^...$ to anchor).
+    #[arg(long, value_name = "REGEX")]
+    pub tags: Option<String>,
+    /// Print the plan per repository and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Record finished work in FILE and skip what it records (resume after a stop or a crash).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Take only shard K of N (1-based; a stable hash of the repository name), for N processes
+    /// sharing one migration.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::plan::scope::Shard>,
+    /// Skip listing referrers after the writes.
+    #[arg(long)]
+    pub no_verify: bool,
 }

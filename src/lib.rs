@@ -12,5 +12,7 @@ pub mod input;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod state;
 pub mod store;
 pub mod transport;
+pub mod walk;

@@ -84,7 +84,8 @@ pub async fn run(
     }
 }
 
-fn failed(text: &str, error: String) -> ImageReport {
+/// The report of an image that could not be worked on.
+pub fn failed(text: &str, error: String) -> ImageReport {
     ImageReport {
         reference: text.to_string(),
         digest: None,
@@ -95,7 +96,7 @@ fn failed(text: &str, error: String) -> ImageReport {
         problems: Vec::new(),
         index_rewrite: None,
         writes: Writes::default(),
-        requests: 0,
+        requests: Some(0),
     }
 }
 
@@ -119,7 +120,7 @@ async fn one(
     };
     let before = requests(&store);
     let mut report = convert_image(&store, args, text, r, progress).await;
-    report.requests = requests(&store) - before;
+    report.requests = Some(requests(&store) - before);
     report
 }
 

@@ -3,20 +3,21 @@
 
 pub mod check;
 pub mod convert;
+pub mod migrate;
 
 use crate::cli::{Cli, Command, Global, Targets};
 use crate::exit::Exit;
 use crate::model::metadata;
 use crate::model::reference::{ImageRef, RegistryRef};
 use crate::store::layout::LayoutStore;
-use crate::store::registry::RegistryStore;
+use crate::store::registry::{RegistryState, RegistryStore};
 use crate::store::{Store, StoreError};
 use crate::transport::credentials::auth_key;
 use crate::transport::retry::RetryPolicy;
 use crate::transport::{Client, ClientOptions};
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Shared state of one run: options and one HTTP client per registry host.
@@ -25,7 +26,7 @@ pub struct Context {
     pub global: Global,
     /// Whether tokens should carry push access.
     pub push: bool,
-    clients: Mutex<HashMap<String, Client>>,
+    clients: Mutex<HashMap<String, (Client, Arc<RegistryState>)>>,
 }
 
 impl Context {
@@ -38,7 +39,9 @@ impl Context {
         }
     }
 
-    fn client(&self, r: &RegistryRef) -> Result<Client, StoreError> {
+    /// The client for a registry (one per host and run: one connection pool, one token cache,
+    /// one request limit) and what the run knows about the registry.
+    fn client(&self, r: &RegistryRef) -> Result<(Client, Arc<RegistryState>), StoreError> {
         let host = r.api_host().to_string();
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(&host) {
@@ -57,7 +60,10 @@ impl Context {
             push: self.push,
             docker_config: g.docker_config.clone(),
         };
-        let c = Client::new(&host, &auth_key(&r.registry), &opts)?;
+        let c = (
+            Client::new(&host, &auth_key(&r.registry), &opts)?,
+            Arc::default(),
+        );
         clients.insert(host, c.clone());
         Ok(c)
     }
@@ -65,12 +71,33 @@ impl Context {
     /// Opens the store an image reference names.
     pub fn open(&self, r: &ImageRef) -> Result<Store, StoreError> {
         match r {
-            ImageRef::Registry(rr) => Ok(Store::Registry(RegistryStore::new(
-                self.client(rr)?,
-                rr.clone(),
-            ))),
+            ImageRef::Registry(rr) => {
+                let (client, registry) = self.client(rr)?;
+                Ok(Store::Registry(RegistryStore::with_state(
+                    client,
+                    rr.clone(),
+                    Arc::default(),
+                    registry,
+                )))
+            }
             ImageRef::Layout(l) => Ok(Store::Layout(LayoutStore::open(l.clone())?)),
         }
+    }
+
+    /// The client of a registry named on its own (registry-wide commands).
+    pub fn registry_client(&self, registry: &str) -> Result<Client, StoreError> {
+        Ok(self.client(&RegistryRef::repository(registry, "_"))?.0)
+    }
+
+    /// A store for one repository of a registry walk; every image of the repository shares it.
+    pub fn repository(
+        &self,
+        registry: &str,
+        repository: &str,
+    ) -> Result<RegistryStore, StoreError> {
+        let r = RegistryRef::repository(registry, repository);
+        let (client, state) = self.client(&r)?;
+        Ok(RegistryStore::with_state(client, r, Arc::default(), state))
     }
 }
 
@@ -100,7 +127,17 @@ pub fn collect(t: &Targets) -> Result<Vec<(String, ImageRef)>, String> {
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     let targets = match &cli.command {
         Command::Convert(a) => &a.targets,
-        Command::Check(a) => &a.targets,
+        Command::Check(a) => {
+            if let Some(registry) = check::registry_target(a) {
+                let ctx = Context::new(cli.global.clone(), false);
+                return check::run_registry(&ctx, a, registry, out).await;
+            }
+            &a.targets
+        }
+        Command::Migrate(a) => {
+            let ctx = Context::new(cli.global.clone(), !a.dry_run);
+            return migrate::run(&ctx, a, out).await;
+        }
     };
     let refs = match collect(targets) {
         Ok(r) => r,
@@ -114,10 +151,11 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), !a.dry_run);
             convert::run(&ctx, a, refs, out).await
         }
-        Command::Check(_) => {
+        Command::Check(a) => {
             let ctx = Context::new(cli.global.clone(), false);
-            check::run(&ctx, refs, out).await
+            check::run(&ctx, a, refs, out).await
         }
+        Command::Migrate(_) => Exit::Usage,
     }
 }
 

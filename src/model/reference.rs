@@ -158,6 +158,39 @@ impl ImageRef {
     }
 }
 
+/// A registry named on its own (`HOST[:PORT]`, for registry-wide commands), normalised like an
+/// image reference's registry (`docker.io` for Docker Hub). `None`: the text is not a bare host.
+pub fn parse_registry(input: &str) -> Option<String> {
+    let host = input.strip_suffix('/').unwrap_or(input);
+    if host.is_empty() || host.contains('/') || host.contains("://") || host.contains('@') {
+        return None;
+    }
+    let ok = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    let hostlike = host.contains('.') || host.contains(':') || host == "localhost";
+    if !ok || !hostlike {
+        return None;
+    }
+    let probe = format!("{host}/x");
+    match ImageRef::parse(&probe) {
+        Ok(ImageRef::Registry(r)) => Some(r.registry),
+        _ => None,
+    }
+}
+
+impl RegistryRef {
+    /// A reference to a whole repository (no tag, no digest), as a registry walk names it.
+    pub fn repository(registry: &str, repository: &str) -> RegistryRef {
+        RegistryRef {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag: None,
+            digest: None,
+        }
+    }
+}
+
 fn parse_layout(rest: &str) -> Result<LayoutRef, String> {
     if rest.is_empty() {
         return Err("missing directory after oci-layout://".into());
@@ -197,6 +230,21 @@ fn parse_layout(rest: &str) -> Result<LayoutRef, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_registries() {
+        assert_eq!(
+            parse_registry("127.0.0.1:5000").as_deref(),
+            Some("127.0.0.1:5000")
+        );
+        assert_eq!(parse_registry("ghcr.io/").as_deref(), Some("ghcr.io"));
+        assert_eq!(parse_registry("localhost").as_deref(), Some("localhost"));
+        assert_eq!(parse_registry("docker.io").as_deref(), Some("docker.io"));
+        assert_eq!(parse_registry("alpine"), None);
+        assert_eq!(parse_registry("ghcr.io/a/b"), None);
+        assert_eq!(parse_registry("oci-layout://x"), None);
+        assert_eq!(parse_registry("a b.io"), None);
+    }
 
     const D: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 

@@ -5,3 +5,4 @@ pub mod coverage;
 pub mod image;
 pub mod referrers;
 pub mod rewrite;
+pub mod scope;

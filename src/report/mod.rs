@@ -1,14 +1,16 @@
 //! What commands print. The structs here are the JSON schema (`schemaVersion` 1, documented in
 //! the README); `text` renders the same data for people. stdout carries results only.
 
+pub mod html;
 pub mod progress;
 pub mod sanitize;
 pub mod text;
 
 use crate::model::digest::Digest;
-use crate::plan::coverage::{Found, StatementCheck};
+use crate::plan::coverage::{Found, PlatformState, StatementCheck};
 use crate::plan::image::Via;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The JSON schema version of every report.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -83,8 +85,10 @@ pub struct ImageReport {
     pub index_rewrite: Option<IndexRewrite>,
     /// Writes made (or planned, in a dry run).
     pub writes: Writes,
-    /// HTTP requests sent to the registry for this image (0 for layouts).
-    pub requests: u64,
+    /// HTTP requests sent to the registry for this image (0 for layouts; left out by `migrate`,
+    /// which counts per run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
 }
 
 /// An entry problem.
@@ -206,6 +210,9 @@ pub struct CheckImage {
     /// The index (or manifest) digest read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// Tags that point to this image (registry-wide checks; empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// Why the image could not be checked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -237,8 +244,264 @@ pub struct PlatformReport {
     pub statements: Vec<StatementCheck>,
     /// Covered: discoverable and every statement names this manifest.
     pub covered: bool,
+    /// The state in one word (`discoverable-api`, `legacy-only`, ...).
+    pub state: PlatformState,
     /// Why not covered.
     pub reasons: Vec<String>,
     /// A command an independent client can run to confirm.
     pub confirm: String,
+    /// The command that closes the gap, when referrify can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// `referrify check REGISTRY`: coverage across repositories.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCheckReport {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `check`.
+    pub command: &'static str,
+    /// The registry host as given.
+    pub registry: String,
+    /// Whether in-toto statements were read (`--statements`).
+    pub statements_checked: bool,
+    /// One per repository, in catalog order.
+    pub repositories: Vec<RepositoryCoverage>,
+    /// Totals.
+    pub summary: CoverageSummary,
+}
+
+/// Coverage of one repository.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryCoverage {
+    /// The repository name.
+    pub repository: String,
+    /// Why it could not be read (its tags could not be listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// One per distinct image (index or manifest digest) its tags point to.
+    pub images: Vec<CheckImage>,
+}
+
+/// Totals of a registry-wide check.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CoverageSummary {
+    /// Repositories checked.
+    pub repositories: usize,
+    /// Repositories that could not be read.
+    pub failed_repositories: usize,
+    /// Distinct images checked.
+    pub images: usize,
+    /// Images that could not be read.
+    pub failed_images: usize,
+    /// Platform manifests checked.
+    pub platforms: usize,
+    /// Covered platform manifests.
+    pub covered: usize,
+    /// Platform manifests with a gap.
+    pub uncovered: usize,
+    /// Platform manifests per state.
+    pub states: BTreeMap<PlatformState, usize>,
+    /// HTTP requests sent (tokens and retries included).
+    pub requests: u64,
+}
+
+impl CoverageSummary {
+    /// Adds one repository's images to the totals.
+    pub fn add(&mut self, repo: &RepositoryCoverage) {
+        self.repositories += 1;
+        self.failed_repositories += usize::from(repo.error.is_some());
+        for i in &repo.images {
+            self.images += 1;
+            self.failed_images += usize::from(i.error.is_some());
+            for p in &i.platforms {
+                self.platforms += 1;
+                if p.covered {
+                    self.covered += 1;
+                } else {
+                    self.uncovered += 1;
+                }
+                *self.states.entry(p.state).or_default() += 1;
+            }
+        }
+    }
+}
+
+/// `referrify migrate --format json`: one [`MigrateRepository`] line per repository as it
+/// finishes, then one [`MigrateSummary`] line.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrateRepository {
+    /// `repository`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The repository.
+    pub repository: String,
+    /// `done`, `planned`, `unchanged`, `resumed` (done in an earlier run) or `failed`.
+    pub status: &'static str,
+    /// Why the repository could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// One per image converted or planned (the `convert` report of each).
+    pub images: Vec<ImageReport>,
+    /// Images skipped because the state file records them as done.
+    pub resumed_images: usize,
+    /// Tags that could not be read.
+    pub tag_problems: Vec<TagProblem>,
+}
+
+/// A tag that could not be read.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagProblem {
+    /// The tag.
+    pub tag: String,
+    /// Why.
+    pub message: String,
+}
+
+/// Totals of a `migrate` run (the last JSON line).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrateSummary {
+    /// `summary`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `migrate`.
+    pub command: &'static str,
+    /// The registry.
+    pub registry: String,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// `K/N` when sharded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Repositories taken (resumed ones included).
+    pub repositories: usize,
+    /// Repositories with a failure.
+    pub failed_repositories: usize,
+    /// Repositories the state file records as done.
+    pub resumed_repositories: usize,
+    /// Images worked on.
+    pub images: usize,
+    /// Images with a failure.
+    pub failed_images: usize,
+    /// Images the state file records as done.
+    pub resumed_images: usize,
+    /// Attestations found in the images worked on.
+    pub attestations: usize,
+    /// Converted (or, in a dry run, to convert).
+    pub converted: usize,
+    /// Already discoverable.
+    pub already_done: usize,
+    /// Failed or blocked.
+    pub failed: usize,
+    /// Referrers tags created (or to create).
+    pub tags_created: usize,
+    /// Referrers tags updated (or to update).
+    pub tags_updated: usize,
+    /// Artifact manifests pushed (or to push).
+    pub manifests: usize,
+    /// HTTP requests sent (tokens and retries included).
+    pub requests: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Why the catalog walk stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog_error: Option<String>,
+}
+
+impl MigrateSummary {
+    /// Adds one repository.
+    pub fn add(&mut self, r: &MigrateRepository) {
+        self.repositories += 1;
+        self.failed_repositories += usize::from(r.status == "failed");
+        self.resumed_repositories += usize::from(r.status == "resumed");
+        self.resumed_images += r.resumed_images;
+        for i in &r.images {
+            self.images += 1;
+            self.failed_images += usize::from(i.status == "failed");
+            self.manifests += i.writes.manifests;
+            for t in &i.writes.referrers_tags {
+                if t.created {
+                    self.tags_created += 1;
+                } else {
+                    self.tags_updated += 1;
+                }
+            }
+            for a in &i.attestations {
+                self.attestations += 1;
+                match a.state {
+                    "done" | "planned" => self.converted += 1,
+                    "already-done" => self.already_done += 1,
+                    _ => self.failed += 1,
+                }
+            }
+        }
+    }
+}
+
+/// One row of the text table of `migrate`.
+#[derive(Debug, Clone)]
+pub struct MigrateRow {
+    /// The repository.
+    pub repository: String,
+    /// Status.
+    pub status: &'static str,
+    /// Images worked on.
+    pub images: usize,
+    /// Converted (or to convert).
+    pub converted: usize,
+    /// Already discoverable.
+    pub already_done: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Referrers tags created.
+    pub tags_created: usize,
+    /// First error, if any.
+    pub error: Option<String>,
+}
+
+impl MigrateRow {
+    /// The row of a repository report.
+    pub fn of(r: &MigrateRepository) -> MigrateRow {
+        let mut s = MigrateSummary::default();
+        s.add(r);
+        let error = r
+            .error
+            .clone()
+            .or_else(|| {
+                r.images.iter().find_map(|i| {
+                    i.error
+                        .clone()
+                        .or_else(|| {
+                            i.problems
+                                .first()
+                                .map(|p| format!("{}: {}", p.digest, p.message))
+                        })
+                        .or_else(|| i.attestations.iter().find_map(|a| a.reason.clone()))
+                        .map(|e| format!("{}: {e}", i.reference))
+                })
+            })
+            .or_else(|| {
+                r.tag_problems
+                    .first()
+                    .map(|t| format!("tag {}: {}", t.tag, t.message))
+            });
+        MigrateRow {
+            repository: r.repository.clone(),
+            status: r.status,
+            images: s.images,
+            converted: s.converted,
+            already_done: s.already_done,
+            failed: s.failed,
+            tags_created: s.tags_created,
+            error,
+        }
+    }
 }

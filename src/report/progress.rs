@@ -63,3 +63,84 @@ impl Observer for Progress {
         }
     }
 }
+
+/// Bars for a registry walk: repositories, images and attestations, each with rate and ETA.
+/// Totals grow as the catalog and the tags are read.
+pub struct WalkProgress {
+    bars: Option<(indicatif::MultiProgress, [ProgressBar; 3])>,
+}
+
+impl WalkProgress {
+    /// Bars on a terminal, else nothing.
+    pub fn new(enabled: bool, verb: &str) -> WalkProgress {
+        if !enabled || !std::io::stderr().is_terminal() {
+            return WalkProgress { bars: None };
+        }
+        let multi = indicatif::MultiProgress::new();
+        let mk = |unit: &str| {
+            let b = multi.add(ProgressBar::new(0));
+            if let Ok(style) = ProgressStyle::with_template(&format!(
+                "{{prefix:>10}} [{{bar:30}}] {{pos:>6}}/{{len:<6}} {unit:<12} {{per_sec:>10}}  ETA {{eta}}  {{msg}}"
+            )) {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b.set_prefix(verb.to_string());
+            b
+        };
+        let bars = [mk("repositories"), mk("images"), mk("attestations")];
+        WalkProgress {
+            bars: Some((multi, bars)),
+        }
+    }
+
+    fn bar(&self, i: usize) -> Option<&ProgressBar> {
+        self.bars.as_ref().map(|(_, b)| &b[i])
+    }
+
+    /// More repositories were found.
+    pub fn found_repositories(&self, n: u64) {
+        if let Some(b) = self.bar(0) {
+            b.inc_length(n);
+        }
+    }
+
+    /// A repository finished.
+    pub fn repository_done(&self, name: &str) {
+        if let Some(b) = self.bar(0) {
+            b.inc(1);
+            b.set_message(super::sanitize::sanitize(name));
+        }
+    }
+
+    /// Images were found (`n`) in a repository.
+    pub fn found_images(&self, n: u64) {
+        if let Some(b) = self.bar(1) {
+            b.inc_length(n);
+        }
+    }
+
+    /// Images finished.
+    pub fn images_done(&self, n: u64) {
+        if let Some(b) = self.bar(1) {
+            b.inc(n);
+        }
+    }
+
+    /// Attestations found (`n`) and finished (`n`): they finish with their repository.
+    pub fn attestations(&self, found: u64, done: u64) {
+        if let Some(b) = self.bar(2) {
+            b.inc_length(found);
+            b.inc(done);
+        }
+    }
+
+    /// Removes the bars.
+    pub fn done(&self) {
+        if let Some((m, bars)) = &self.bars {
+            for b in bars {
+                b.finish_and_clear();
+            }
+            let _ = m.clear();
+        }
+    }
+}

@@ -2,7 +2,10 @@
 //! [`sanitize`].
 
 use super::sanitize::sanitize;
-use super::{CheckReport, ConvertReport};
+use super::{
+    CheckImage, CheckReport, ConvertReport, CoverageSummary, MigrateRow, MigrateSummary,
+    RegistryCheckReport,
+};
 use crate::plan::coverage::Found;
 use crate::plan::image::Via;
 use std::fmt::Write as _;
@@ -172,7 +175,105 @@ fn plural(n: usize) -> &'static str {
 /// Renders a check report.
 pub fn check(r: &CheckReport) -> String {
     let mut o = String::new();
-    for img in &r.images {
+    check_images(&mut o, &r.images, true);
+    let s = &r.summary;
+    coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
+    o
+}
+
+fn coverage_line(o: &mut String, covered: usize, platforms: usize, failed_images: usize) {
+    let _ = writeln!(
+        o,
+        "coverage: {} of {} platform manifest{} covered{}",
+        covered,
+        platforms,
+        plural(platforms),
+        if failed_images > 0 {
+            format!(
+                ", {} image{} could not be read",
+                failed_images,
+                plural(failed_images)
+            )
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// Renders a registry-wide check: a line per repository, then every gap with why and the fix
+/// (`verbose`: every platform).
+pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<40} {:>6} {:>9} {:>7} {:>5}  STATES",
+        "REPOSITORY", "IMAGES", "PLATFORMS", "COVERED", "GAPS"
+    );
+    for repo in &r.repositories {
+        let mut s = CoverageSummary::default();
+        s.add(repo);
+        let states: Vec<String> = s
+            .states
+            .iter()
+            .map(|(k, n)| format!("{}={n}", k.as_str()))
+            .collect();
+        let _ = writeln!(
+            o,
+            "{:<40} {:>6} {:>9} {:>7} {:>5}  {}",
+            sanitize(&repo.repository),
+            s.images,
+            s.platforms,
+            s.covered,
+            s.uncovered,
+            if let Some(e) = &repo.error {
+                format!("error: {}", sanitize(e))
+            } else {
+                states.join(" ")
+            }
+        );
+    }
+    let gaps: Vec<CheckImage> = r
+        .repositories
+        .iter()
+        .flat_map(|repo| repo.images.iter())
+        .filter(|i| {
+            verbose
+                || i.error.is_some()
+                || !i.problems.is_empty()
+                || i.platforms.iter().any(|p| !p.covered)
+        })
+        .cloned()
+        .collect();
+    if !gaps.is_empty() {
+        let _ = writeln!(o, "\n{}", if verbose { "images:" } else { "gaps:" });
+        check_images(&mut o, &gaps, verbose);
+    }
+    let s = &r.summary;
+    let states: Vec<String> = s
+        .states
+        .iter()
+        .map(|(k, n)| format!("{}={n}", k.as_str()))
+        .collect();
+    let _ = writeln!(
+        o,
+        "\n{} repositor{}, {} image{}; states: {}",
+        s.repositories,
+        if s.repositories == 1 { "y" } else { "ies" },
+        s.images,
+        plural(s.images),
+        if states.is_empty() {
+            "-".to_string()
+        } else {
+            states.join(" ")
+        }
+    );
+    coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
+    o
+}
+
+/// Renders the per-platform table of each image (`all`: covered platforms too).
+fn check_images(o: &mut String, images: &[CheckImage], all: bool) {
+    for img in images {
         let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
         let _ = writeln!(o, "{}  {}", sanitize(&img.reference), digest);
         if let Some(e) = &img.error {
@@ -184,7 +285,7 @@ pub fn check(r: &CheckReport) -> String {
             "  {:<14} {:<20} {:<11} {:<17} {:<9} PREDICATES",
             "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS"
         );
-        for p in &img.platforms {
+        for p in img.platforms.iter().filter(|p| all || !p.covered) {
             let att = match p.attestation {
                 Found::Artifact => "artifact",
                 Found::Legacy => "legacy",
@@ -221,6 +322,9 @@ pub fn check(r: &CheckReport) -> String {
             for reason in &p.reasons {
                 let _ = writeln!(o, "  {:<14} why: {}", "", sanitize(reason));
             }
+            if let Some(f) = &p.fix {
+                let _ = writeln!(o, "  {:<14} fix: {}", "", sanitize(f));
+            }
             let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&p.confirm));
         }
         for p in &img.problems {
@@ -232,21 +336,82 @@ pub fn check(r: &CheckReport) -> String {
             );
         }
     }
-    let s = &r.summary;
+}
+
+/// Renders the summary table of a migration (dry run: the plan).
+pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String {
+    let mut o = String::new();
+    let (conv, tags) = if s.dry_run {
+        ("TO-CONVERT", "TAGS-TO-CREATE")
+    } else {
+        ("CONVERTED", "TAGS-CREATED")
+    };
     let _ = writeln!(
         o,
-        "coverage: {} of {} platform manifest{} covered{}",
-        s.covered,
-        s.platforms,
-        plural(s.platforms),
-        if s.failed_images > 0 {
-            format!(
-                ", {} image{} could not be read",
-                s.failed_images,
-                plural(s.failed_images)
-            )
+        "{:<40} {:<10} {:>6} {:>10} {:>12} {:>6} {:>14}",
+        "REPOSITORY", "STATUS", "IMAGES", conv, "ALREADY-DONE", "FAILED", tags
+    );
+    for r in rows {
+        let quiet = matches!(r.status, "unchanged" | "resumed") && r.converted == 0;
+        if quiet && !verbose && rows.len() > 50 {
+            continue;
+        }
+        let _ = writeln!(
+            o,
+            "{:<40} {:<10} {:>6} {:>10} {:>12} {:>6} {:>14}",
+            sanitize(&r.repository),
+            r.status,
+            r.images,
+            r.converted,
+            r.already_done,
+            r.failed,
+            r.tags_created
+        );
+        if let Some(e) = &r.error {
+            if r.status == "failed" {
+                let _ = writeln!(o, "  error: {}", sanitize(e));
+            }
+        }
+    }
+    let _ = writeln!(
+        o,
+        "\n{} repositor{} ({} failed, {} resumed from the state file), {} image{} ({} failed, {} resumed)",
+        s.repositories,
+        if s.repositories == 1 { "y" } else { "ies" },
+        s.failed_repositories,
+        s.resumed_repositories,
+        s.images,
+        plural(s.images),
+        s.failed_images,
+        s.resumed_images
+    );
+    let _ =
+        writeln!(
+        o,
+        "{} attestation{}: {} {}, {} already done, {} failed; {} referrers tag{} {}, {} updated",
+        s.attestations,
+        plural(s.attestations),
+        s.converted,
+        if s.dry_run { "to convert" } else { "made discoverable" },
+        s.already_done,
+        s.failed,
+        s.tags_created,
+        plural(s.tags_created),
+        if s.dry_run { "to create" } else { "created" },
+        s.tags_updated
+    );
+    if let Some(e) = &s.catalog_error {
+        let _ = writeln!(o, "catalog: {}", sanitize(e));
+    }
+    let _ = writeln!(
+        o,
+        "{} HTTP requests in {:.1} s{}",
+        s.requests,
+        s.seconds,
+        if s.dry_run {
+            " (dry run: nothing written)"
         } else {
-            String::new()
+            ""
         }
     );
     o

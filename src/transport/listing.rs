@@ -7,8 +7,16 @@ use super::{read_limited, Client};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 
-/// Entries asked for per page.
+/// Entries asked for per page (`REFERRIFY_PAGE_SIZE` overrides it, for tests of paging).
 pub const PAGE_SIZE: usize = 1000;
+
+fn page_size() -> usize {
+    std::env::var("REFERRIFY_PAGE_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|n| n.clamp(1, PAGE_SIZE))
+        .unwrap_or(PAGE_SIZE)
+}
 /// Pages read at most for one listing (a bound against registries that page forever).
 pub const MAX_PAGES: usize = 10_000;
 /// Largest listing page accepted.
@@ -19,8 +27,11 @@ const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
 pub enum Cursor {
     /// The first page.
     Start,
-    /// A `Link` target or an `n`/`last` URL.
+    /// A `Link` target.
     Url(Url),
+    /// An `n`/`last` URL we made up because a full page came without `Link`: a registry that
+    /// ignores `last` answers it with a page already read, which ends the listing.
+    Guess(Url),
     /// No more pages.
     End,
 }
@@ -37,10 +48,10 @@ pub struct Page {
 impl Client {
     /// One page of the catalog. `Ok(None)`: the registry has no catalog, or refuses it to us.
     pub async fn catalog_page(&self, cursor: &Cursor) -> Result<Option<Page>, RegistryError> {
-        let first = self.url(&format!("v2/_catalog?n={PAGE_SIZE}")).await;
+        let first = self.url(&format!("v2/_catalog?n={}", page_size())).await;
         let url = match cursor {
             Cursor::Start => first,
-            Cursor::Url(u) => u.clone(),
+            Cursor::Url(u) | Cursor::Guess(u) => u.clone(),
             Cursor::End => {
                 return Ok(Some(Page {
                     names: Vec::new(),
@@ -75,9 +86,11 @@ impl Client {
     /// Every tag of `repo` (all pages). `Ok(None)`: the repository does not exist.
     pub async fn tags(&self, repo: &str) -> Result<Option<Vec<String>>, RegistryError> {
         let mut url = self
-            .url(&format!("v2/{repo}/tags/list?n={PAGE_SIZE}"))
+            .url(&format!("v2/{repo}/tags/list?n={}", page_size()))
             .await;
         let mut out: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut guessed = false;
         for _ in 0..MAX_PAGES {
             let resp = self
                 .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
@@ -86,15 +99,33 @@ impl Client {
                 return Ok(None);
             }
             let page = self.page(resp, url.clone(), "tags").await?;
-            if page.names.iter().any(|n| out.contains(n)) {
+            if page.names.is_empty() {
+                return Ok(Some(out));
+            }
+            let fresh: Vec<String> = page
+                .names
+                .into_iter()
+                .filter(|n| seen.insert(n.clone()))
+                .collect();
+            if fresh.is_empty() && !out.is_empty() {
+                if guessed {
+                    return Ok(Some(out));
+                }
                 return Err(RegistryError::Protocol {
                     request: Request::new("GET", &url),
                     reason: "tag listing repeats a page (the registry pages in a loop)".into(),
                 });
             }
-            out.extend(page.names);
+            out.extend(fresh);
             match page.next {
-                Cursor::Url(u) => url = u,
+                Cursor::Url(u) => {
+                    url = u;
+                    guessed = false;
+                }
+                Cursor::Guess(u) => {
+                    url = u;
+                    guessed = true;
+                }
                 _ => return Ok(Some(out)),
             }
         }
@@ -135,8 +166,9 @@ impl Client {
                 })
             }
             Some(n) => Cursor::Url(n),
-            // No Link: a full page may still have a successor (registries that omit Link).
-            None if names.len() >= PAGE_SIZE => {
+            // No Link: a page of exactly `n` may have a successor (registries that omit Link);
+            // a longer one means the registry ignores `n` and sent everything.
+            None if names.len() == page_size() => {
                 let mut n = url.clone();
                 let last = names.last().cloned().unwrap_or_default();
                 let kept: Vec<(String, String)> = url
@@ -147,12 +179,12 @@ impl Client {
                 n.query_pairs_mut()
                     .clear()
                     .extend_pairs(kept)
-                    .append_pair("n", &PAGE_SIZE.to_string())
+                    .append_pair("n", &page_size().to_string())
                     .append_pair("last", &last);
                 if n == url {
                     Cursor::End
                 } else {
-                    Cursor::Url(n)
+                    Cursor::Guess(n)
                 }
             }
             None => Cursor::End,
