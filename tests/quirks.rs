@@ -20,7 +20,16 @@ type Handler = dyn Fn(&str, &str, &HeaderMap, usize) -> (u16, Vec<(&'static str,
 struct Fake {
     addr: String,
     seen: Arc<Mutex<Vec<String>>>,
-    _rt: tokio::runtime::Runtime,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Fake {
+    /// Stops the server without blocking, so a fake may be dropped inside async code.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -79,7 +88,7 @@ impl Fake {
         Fake {
             addr,
             seen,
-            _rt: rt,
+            rt: Some(rt),
         }
     }
 
@@ -473,4 +482,198 @@ fn identity_token_is_exchanged_with_a_refresh_token_grant() {
             .count(),
         1
     );
+}
+
+/// Docker Hub and distribution with token auth grant the catalog only to a token for
+/// `registry:catalog:*`; pages come with `Link`.
+#[test]
+fn catalog_asks_for_the_catalog_scope_and_follows_link() {
+    run(async {
+        use referrify::transport::listing::Cursor;
+        let fake = Fake::start(|method, pq, h, _| {
+            if pq.starts_with("/token") {
+                let ok = pq.contains("scope=registry%3Acatalog%3A*")
+                    || pq.contains("scope=registry%3Acatalog%3A%2A");
+                let token = if ok { "catalog-token" } else { "other" };
+                return (
+                    200,
+                    vec![],
+                    format!(r#"{{"token":"{token}"}}"#).into_bytes(),
+                );
+            }
+            let auth = h
+                .get("authorization")
+                .map(|v| v.to_str().unwrap().to_string());
+            if auth.as_deref() != Some("Bearer catalog-token") {
+                return bearer_challenge(h);
+            }
+            assert_eq!(method, "GET");
+            if pq.contains("last=b") {
+                (200, vec![], br#"{"repositories":["c"]}"#.to_vec())
+            } else {
+                (
+                    200,
+                    vec![(
+                        "link",
+                        r#"</v2/_catalog?last=b&n=2>; rel="next""#.to_string(),
+                    )],
+                    br#"{"repositories":["a","b"]}"#.to_vec(),
+                )
+            }
+        });
+        let c = client(&fake.addr, 2);
+        let p1 = c.catalog_page(&Cursor::Start).await.unwrap().unwrap();
+        assert_eq!(p1.names, ["a", "b"]);
+        let Cursor::Url(next) = &p1.next else {
+            panic!("{:?}", p1.next)
+        };
+        assert!(next.as_str().ends_with("/v2/_catalog?last=b&n=2"));
+        let p2 = c.catalog_page(&p1.next).await.unwrap().unwrap();
+        assert_eq!(p2.names, ["c"]);
+        assert_eq!(p2.next, Cursor::End);
+        let tokens: Vec<String> = fake
+            .seen()
+            .into_iter()
+            .filter(|s| s.contains("/token"))
+            .collect();
+        assert_eq!(
+            tokens.len(),
+            1,
+            "one token for the catalog scope: {tokens:?}"
+        );
+    });
+}
+
+/// A registry that refuses the catalog: the walk takes the repositories named with `--repo`;
+/// a catalog whose `Link` returns to a page already read is reported, not followed forever.
+#[test]
+fn catalog_refused_or_looping() {
+    run(async {
+        use futures_util::StreamExt as _;
+        use referrify::plan::scope::Selection;
+        use referrify::walk::{repositories, Found};
+        let refused = Fake::start(|_, _, _, _| {
+            (
+                401,
+                vec![],
+                br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec(),
+            )
+        });
+        let sel = Arc::new(Selection {
+            prefixes: vec!["team/a".into(), "team/b/".into()],
+            ..Selection::default()
+        });
+        let got: Vec<String> = repositories(client(&refused.addr, 1), sel)
+            .map(|f| match f {
+                Found::Repository(r) => r,
+                Found::Failed(e) => panic!("{e}"),
+            })
+            .collect()
+            .await;
+        assert_eq!(got, ["team/a", "team/b"]);
+
+        let nothing = Arc::new(Selection::default());
+        let got: Vec<Found> = repositories(client(&refused.addr, 1), nothing)
+            .collect()
+            .await;
+        assert!(
+            matches!(&got[..], [Found::Failed(e)] if e.contains("--repo")),
+            "{got:?}"
+        );
+
+        let looping = Fake::start(|_, _, _, _| {
+            (
+                200,
+                vec![(
+                    "link",
+                    r#"</v2/_catalog?last=a&n=1000>; rel="next""#.to_string(),
+                )],
+                br#"{"repositories":["a"]}"#.to_vec(),
+            )
+        });
+        let got: Vec<Found> =
+            repositories(client(&looping.addr, 1), Arc::new(Selection::default()))
+                .collect()
+                .await;
+        assert!(
+            matches!(&got[0], Found::Repository(r) if r == "a"),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[1..], [Found::Failed(e)] if e.contains("loop")),
+            "{got:?}"
+        );
+        assert!(looping.seen().len() <= 3, "{:?}", looping.seen());
+    });
+}
+
+/// Tag listings: distribution 2.8 ignores `n` (everything in one page, no `Link`); a registry
+/// that sends a full page without `Link` is paged by `last` until a page brings nothing new.
+#[test]
+fn tag_listings_without_link() {
+    run(async {
+        let all_at_once = Fake::start(|_, _, _, _| {
+            let tags: Vec<String> = (0..1500).map(|i| format!("t{i}")).collect();
+            (
+                200,
+                vec![],
+                serde_json::json!({"name": "r", "tags": tags})
+                    .to_string()
+                    .into_bytes(),
+            )
+        });
+        let c = client(&all_at_once.addr, 1);
+        assert_eq!(c.tags("r").await.unwrap().unwrap().len(), 1500);
+        assert_eq!(all_at_once.seen().len(), 1);
+
+        let full_pages = Fake::start(|_, pq, _, _| {
+            // Pages of exactly n=1000 without Link; `last` honoured.
+            let start = if pq.contains("last=t0999") {
+                1000
+            } else if pq.contains("last=t1999") {
+                2000
+            } else {
+                0
+            };
+            let tags: Vec<String> = (start..(start + 1000).min(2000))
+                .map(|i| format!("t{i:04}"))
+                .collect();
+            (
+                200,
+                vec![],
+                serde_json::json!({"name": "r", "tags": tags})
+                    .to_string()
+                    .into_bytes(),
+            )
+        });
+        let c = client(&full_pages.addr, 1);
+        assert_eq!(c.tags("r").await.unwrap().unwrap().len(), 2000);
+
+        let ignores_last = Fake::start(|_, _, _, _| {
+            let tags: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
+            (
+                200,
+                vec![],
+                serde_json::json!({"name": "r", "tags": tags})
+                    .to_string()
+                    .into_bytes(),
+            )
+        });
+        let c = client(&ignores_last.addr, 1);
+        assert_eq!(c.tags("r").await.unwrap().unwrap().len(), 1000);
+        assert_eq!(ignores_last.seen().len(), 2, "one guess, then stop");
+
+        let link_loop = Fake::start(|_, _, _, _| {
+            (
+                200,
+                vec![(
+                    "link",
+                    r#"</v2/r/tags/list?last=a&n=1>; rel="next""#.to_string(),
+                )],
+                br#"{"name":"r","tags":["a"]}"#.to_vec(),
+            )
+        });
+        let e = client(&link_loop.addr, 1).tags("r").await.unwrap_err();
+        assert!(e.to_string().contains("loop"), "{e}");
+    });
 }
