@@ -676,3 +676,42 @@ fn check_a_registry_reports_each_state_and_its_fix() {
         let _ = Path::new(html.path());
     }
 }
+
+/// On a terminal, migrate shows bars for repositories, images and attestations; never with -q,
+/// JSON, or when stderr is not a terminal.
+#[test]
+fn walk_progress_bars_only_on_a_terminal() {
+    let reg = Registry::distribution();
+    let prefix = common::unique_repo("bars");
+    let repos: Vec<String> = (0..6).map(|i| format!("{prefix}/r{i}")).collect();
+    seed_many(&reg, LEGACY_MULTI, &repos, "multi");
+    let bin = env!("CARGO_BIN_EXE_referrify");
+    let in_pty = |args: &str| {
+        // A slow registry would be needed to see a bar mid-run; a dry run with -j 1 redraws often
+        // enough, and indicatif draws the bars at least once.
+        let cmd = format!("{bin} {args} >/dev/null");
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("DOCKER_CONFIG", "/nonexistent")
+            .output()
+            .expect("script (util-linux)");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let base = format!("migrate {} --repo {prefix}/ --dry-run -j 1", reg.addr);
+    let shown = in_pty(&base);
+    for unit in ["repositories", "images", "attestations"] {
+        assert!(
+            shown.contains(unit),
+            "{unit} bar expected on a terminal: {shown:?}"
+        );
+    }
+    assert!(shown.contains("ETA"), "{shown:?}");
+    assert!(!in_pty(&format!("{base} -q")).contains("repositories"));
+    assert!(!in_pty(&format!("{base} --format json")).contains("repositories"));
+    let piped = referrify_env(&[], &base.split(' ').collect::<Vec<_>>());
+    assert!(
+        String::from_utf8_lossy(&piped.stderr).is_empty(),
+        "{}",
+        explain(&piped)
+    );
+}

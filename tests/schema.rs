@@ -149,3 +149,139 @@ fn convert_and_check_json_keys_are_the_documented_ones() {
         );
     }
 }
+
+const MIGRATE_REPOSITORY: &[&str] = &[
+    "type",
+    "repository",
+    "status",
+    "images",
+    "resumedImages",
+    "tagProblems",
+];
+
+const MIGRATE_SUMMARY: &[&str] = &[
+    "type",
+    "schemaVersion",
+    "command",
+    "registry",
+    "dryRun",
+    "shard",
+    "repositories",
+    "failedRepositories",
+    "resumedRepositories",
+    "images",
+    "failedImages",
+    "resumedImages",
+    "attestations",
+    "converted",
+    "alreadyDone",
+    "failed",
+    "tagsCreated",
+    "tagsUpdated",
+    "manifests",
+    "requests",
+    "seconds",
+];
+
+const CHECK_REGISTRY_TOP: &[&str] = &[
+    "schemaVersion",
+    "command",
+    "registry",
+    "statementsChecked",
+    "repositories",
+    "repositories[].repository",
+    "repositories[].images",
+    "repositories[].images[].tags",
+    "repositories[].images[].platforms[].state",
+    "repositories[].images[].platforms[].fix",
+    "summary",
+    "summary.repositories",
+    "summary.failedRepositories",
+    "summary.images",
+    "summary.failedImages",
+    "summary.platforms",
+    "summary.covered",
+    "summary.uncovered",
+    "summary.states",
+    "summary.requests",
+];
+
+/// `migrate`'s JSON lines and `check REGISTRY`'s document, on a real registry.
+#[test]
+fn migrate_and_registry_check_json_keys_are_the_documented_ones() {
+    let reg = common::Registry::distribution();
+    let repo = common::unique_repo("schema");
+    common::push_layout_raw(&reg, &common::fixtures::LEGACY_MULTI.dir(), &repo, "multi");
+    let check = run(&["check", &reg.addr, "--format", "json"]);
+    let got = keys(&check);
+    for k in CHECK_REGISTRY_TOP {
+        assert!(got.contains(*k), "check REGISTRY lacks {k}: {got:?}");
+    }
+    // Every image key of the per-image check, under repositories[].
+    for k in CHECK.iter().filter(|k| k.starts_with("images[].")) {
+        let k = format!("repositories[].{k}");
+        let optional = k.contains("statements[]") || k.ends_with("subjectsMatch");
+        assert!(optional || got.contains(&k), "check REGISTRY lacks {k}");
+    }
+    let out = common::cli::referrify(&["migrate", &reg.addr, "--shard", "1/1", "--format", "json"]);
+    assert_eq!(common::cli::code(&out), 0, "{}", common::cli::explain(&out));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (last, repos) = lines.split_last().unwrap();
+    let top = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(
+        top(last),
+        MIGRATE_SUMMARY
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<BTreeSet<_>>()
+    );
+    for r in repos {
+        assert_eq!(
+            top(r),
+            MIGRATE_REPOSITORY
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<BTreeSet<_>>()
+        );
+        // The images are convert's image reports, without the per-image request count.
+        let image_keys: BTreeSet<String> = keys(&serde_json::json!({ "images": r["images"] }));
+        let convert_images: BTreeSet<String> = CONVERT
+            .iter()
+            .filter(|k| {
+                k.starts_with("images[]")
+                    && !k.contains("indexRewrite")
+                    && **k != "images[].requests"
+            })
+            .map(|s| s.to_string())
+            .chain(["images".to_string()])
+            // The tag schema (this registry has no Referrers API) adds these.
+            .chain(
+                [
+                    "images[].attestations[].referrersTag",
+                    "images[].writes.referrersTags[].tag",
+                    "images[].writes.referrersTags[].created",
+                ]
+                .map(String::from),
+            )
+            .collect();
+        assert_eq!(image_keys, convert_images);
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for k in MIGRATE_REPOSITORY
+        .iter()
+        .chain(MIGRATE_SUMMARY)
+        .chain(CHECK_REGISTRY_TOP)
+        .chain(["catalogError", "error"].iter())
+    {
+        let leaf = k.rsplit('.').next().unwrap().trim_end_matches("[]");
+        let leaf = leaf.rsplit("[].").next().unwrap();
+        assert!(
+            readme.contains(&format!("\"{leaf}\"")),
+            "README does not document {k}"
+        );
+    }
+}

@@ -17,6 +17,7 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod fixtures;
 mod http;
