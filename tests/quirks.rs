@@ -68,7 +68,7 @@ impl Fake {
             + 'static,
     ) -> Fake {
         let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(8)
             .enable_all()
             .build()
             .unwrap();
@@ -676,4 +676,58 @@ fn tag_listings_without_link() {
         let e = client(&link_loop.addr, 1).tags("r").await.unwrap_err();
         assert!(e.to_string().contains("loop"), "{e}");
     });
+}
+
+/// Many concurrent requests in one scope fetch one token (no stampede); different scopes fetch
+/// theirs at the same time, not one after another.
+#[test]
+fn concurrent_requests_share_one_token_per_scope() {
+    let f = Fake::start(move |_, pq, h, _| {
+        if pq.starts_with("/token") {
+            // A slow token endpoint: serialised fetches would take 8 × 200 ms.
+            std::thread::sleep(Duration::from_millis(200));
+            let repo = pq
+                .split("repository%3A")
+                .nth(1)
+                .and_then(|r| r.split("%3A").next())
+                .unwrap_or("none")
+                .to_string();
+            return (
+                200,
+                vec![],
+                format!(r#"{{"token":"t-{repo}"}}"#).into_bytes(),
+            );
+        }
+        let repo = pq
+            .trim_start_matches("/v2/")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        let want = format!("Bearer t-{repo}");
+        if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+            return bearer_challenge(h);
+        }
+        (404, vec![], b"".to_vec())
+    });
+    let c = client(&f.addr, 1);
+    let started = Instant::now();
+    run(async {
+        // Settle the challenge first (one 401), then go wide.
+        assert!(!c.manifest_exists("r0", &subject()).await.unwrap());
+        let calls = (0..8).flat_map(|r| (0..5).map(move |_| r)).map(|r| {
+            let c = c.clone();
+            async move { c.manifest_exists(&format!("r{r}"), &subject()).await }
+        });
+        for r in futures_util::future::join_all(calls).await {
+            assert!(!r.unwrap());
+        }
+    });
+    let seen = f.seen();
+    let tokens = seen.iter().filter(|s| s.contains("/token")).count();
+    assert_eq!(tokens, 8, "one token per repository scope: {seen:#?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "token fetches for different scopes ran one after another: {:?}",
+        started.elapsed()
+    );
 }

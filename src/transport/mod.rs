@@ -96,6 +96,9 @@ struct Token {
 struct AuthState {
     challenge: Option<Challenge>,
     tokens: HashMap<String, Token>,
+    /// One lock per scope, held while its token is fetched: requests for a scope wait for one
+    /// token request (no stampede) while other scopes fetch theirs at the same time.
+    fetching: HashMap<String, Arc<Mutex<()>>>,
 }
 
 struct Inner {
@@ -264,21 +267,43 @@ impl Client {
     /// The `Authorization` value for a request in `scope`, fetching a token when the registry
     /// asked for bearer auth before.
     async fn authorization(&self, scope: &str) -> Result<Option<String>, RegistryError> {
-        let mut st = self.inner.auth.lock().await;
-        let Some(ch) = st.challenge.clone() else {
-            return Ok(None);
+        let valid = |st: &AuthState| {
+            st.tokens
+                .get(scope)
+                .filter(|t| t.expires > Instant::now())
+                .map(|t| format!("Bearer {}", t.value))
+        };
+        let (ch, gate) = {
+            let mut st = self.inner.auth.lock().await;
+            let Some(ch) = st.challenge.clone() else {
+                return Ok(None);
+            };
+            if ch.scheme != "bearer" {
+                (ch, None)
+            } else if let Some(h) = valid(&st) {
+                return Ok(Some(h));
+            } else {
+                let gate = st.fetching.entry(scope.to_string()).or_default().clone();
+                (ch, Some(gate))
+            }
         };
         match ch.scheme.as_str() {
             "basic" => Ok(self.basic_header()),
             "bearer" => {
-                if let Some(t) = st.tokens.get(scope) {
-                    if t.expires > Instant::now() {
-                        return Ok(Some(format!("Bearer {}", t.value)));
-                    }
+                let gate = gate.unwrap_or_default();
+                let _one = gate.lock().await;
+                // Another request may have fetched it while this one waited.
+                if let Some(h) = valid(&*self.inner.auth.lock().await) {
+                    return Ok(Some(h));
                 }
                 let token = self.fetch_token(&ch, scope).await?;
                 let header = format!("Bearer {}", token.value);
-                st.tokens.insert(scope.to_string(), token);
+                self.inner
+                    .auth
+                    .lock()
+                    .await
+                    .tokens
+                    .insert(scope.to_string(), token);
                 Ok(Some(header))
             }
             other => Err(RegistryError::Auth {
