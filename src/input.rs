@@ -177,7 +177,7 @@ pub async fn observe(
     if need_blob {
         let empty = Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant");
         // Where another repository of this run has it, the upload is a one-request mount.
-        obs.empty_blob = !store.can_mount(&empty) && store.blob_exists(&empty).await?;
+        obs.empty_blob = store.shared_blob_present(&empty).await?;
     }
     Ok((obs, problems))
 }

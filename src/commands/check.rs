@@ -504,7 +504,7 @@ pub async fn run_registry(
         "checking",
     );
     let found = walk::repositories(client.clone(), selection.clone());
-    let in_flight = (g.jobs.max(1) * 2).max(4);
+    let in_flight = (g.jobs.max(1) * 4).max(8);
     let (progress, selection, registry_ref) = (&progress, &selection, &registry);
     let steps = found
         .map(|f| async move {

@@ -88,43 +88,23 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
     let found = walk::repositories(client.clone(), selection.clone());
     // Enough repositories in flight to keep every request slot busy while each waits on its
     // own round trips; few enough that memory stays flat.
-    let in_flight = (g.jobs.max(1) * 2).max(4);
+    let in_flight = (g.jobs.max(1) * 4).max(8);
     let (state, progress, selection, registry_ref) = (&state, &progress, &selection, &registry);
-    // The first repository runs alone: it settles what the others then share (the `{}` blob,
-    // which they mount from it instead of each checking and uploading it, and the connection).
-    let gate = tokio::sync::RwLock::new(());
-    let first = std::sync::atomic::AtomicBool::new(true);
-    let (gate, first) = (&gate, &first);
     let steps = found
         .map(|f| async move {
             match f {
                 Found::Repository(name) => {
                     progress.found_repositories(1);
-                    let r = if first.swap(false, std::sync::atomic::Ordering::SeqCst) {
-                        let _alone = gate.write().await;
-                        migrate_repository(
-                            ctx,
-                            registry_ref,
-                            name,
-                            selection,
-                            state,
-                            opts,
-                            progress,
-                        )
-                        .await
-                    } else {
-                        let _shared = gate.read().await;
-                        migrate_repository(
-                            ctx,
-                            registry_ref,
-                            name,
-                            selection,
-                            state,
-                            opts,
-                            progress,
-                        )
-                        .await
-                    };
+                    let r = migrate_repository(
+                        ctx,
+                        registry_ref,
+                        name,
+                        selection,
+                        state,
+                        opts,
+                        progress,
+                    )
+                    .await;
                     progress.repository_done(&r.repository);
                     Step::Repository(r)
                 }

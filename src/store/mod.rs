@@ -96,11 +96,12 @@ impl Store {
         out
     }
 
-    /// Whether a blob will be mounted from another repository rather than checked here (no I/O).
-    pub fn can_mount(&self, digest: &Digest) -> bool {
+    /// Whether a blob that every repository of a run needs is present (registries: `false` also
+    /// where it will be mounted from another repository; see `RegistryStore`).
+    pub async fn shared_blob_present(&self, digest: &Digest) -> Result<bool, StoreError> {
         match self {
-            Store::Registry(r) => r.can_mount(digest),
-            Store::Layout(_) => false,
+            Store::Registry(r) => r.shared_blob_present(digest).await,
+            Store::Layout(l) => l.blob_exists(digest).await,
         }
     }
 

@@ -19,6 +19,9 @@ pub struct RepoState {
     support: Mutex<Option<bool>>,
     /// Blobs known to be in the repository (a HEAD said so, or we pushed them).
     blobs: Mutex<BTreeSet<Digest>>,
+    /// Held from the `HEAD` that found a shared blob missing until this repository's upload of
+    /// it ends: other repositories wait for it, then mount instead of uploading too.
+    establishing: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
 }
 
 /// What is known about a whole registry in a run.
@@ -26,6 +29,8 @@ pub struct RepoState {
 pub struct RegistryState {
     /// Per blob, a repository we pushed it to: later repositories mount it from there.
     blob_sources: Mutex<HashMap<Digest, String>>,
+    /// Per blob, held by the repository that is finding out whether it must be uploaded.
+    establishing: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -73,13 +78,43 @@ impl RegistryStore {
         *lock(&self.repo_state.support)
     }
 
-    /// Whether a blob can be mounted from another repository of this registry instead of being
-    /// checked and uploaded here.
-    pub(super) fn can_mount(&self, digest: &Digest) -> bool {
-        !lock(&self.repo_state.blobs).contains(digest)
-            && lock(&self.registry_state.blob_sources)
-                .get(digest)
-                .is_some_and(|r| r != self.repo())
+    fn source_elsewhere(&self, digest: &Digest) -> bool {
+        lock(&self.registry_state.blob_sources)
+            .get(digest)
+            .is_some_and(|r| r != self.repo())
+    }
+
+    /// Whether a blob every repository needs (the `{}` config) is here already. `false` also
+    /// when another repository of the run has it: the upload is then a one-request mount. The
+    /// first repository to ask checks with a `HEAD` and, when it must upload, the others wait
+    /// for that upload instead of each checking and uploading the same bytes.
+    pub(super) async fn shared_blob_present(&self, digest: &Digest) -> Result<bool, StoreError> {
+        if lock(&self.repo_state.blobs).contains(digest) {
+            return Ok(true);
+        }
+        if self.source_elsewhere(digest) {
+            return Ok(false);
+        }
+        let gate = lock(&self.registry_state.establishing)
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        match gate.clone().try_lock_owned() {
+            Ok(guard) => {
+                let present = self.blob_exists(digest).await?;
+                if !present {
+                    *lock(&self.repo_state.establishing) = Some(guard);
+                }
+                Ok(present)
+            }
+            Err(_) => {
+                drop(gate.lock().await);
+                if self.source_elsewhere(digest) {
+                    return Ok(false);
+                }
+                self.blob_exists(digest).await
+            }
+        }
     }
 
     pub(super) async fn resolve(&self) -> Result<Raw, StoreError> {
@@ -188,14 +223,19 @@ impl RegistryStore {
             .get(digest)
             .filter(|r| *r != self.repo())
             .cloned();
-        self.client
+        let result = self
+            .client
             .put_blob(self.repo(), digest, bytes, from.as_deref())
-            .await?;
-        lock(&self.repo_state.blobs).insert(digest.clone());
-        lock(&self.registry_state.blob_sources)
-            .entry(digest.clone())
-            .or_insert_with(|| self.repo().to_string());
-        Ok(())
+            .await;
+        if result.is_ok() {
+            lock(&self.repo_state.blobs).insert(digest.clone());
+            lock(&self.registry_state.blob_sources)
+                .entry(digest.clone())
+                .or_insert_with(|| self.repo().to_string());
+        }
+        // Let the repositories waiting for this upload go on (to a mount, or to their own check).
+        lock(&self.repo_state.establishing).take();
+        Ok(result?)
     }
 
     pub(super) async fn put_manifest(
