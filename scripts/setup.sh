@@ -17,7 +17,7 @@ set -euo pipefail
 
 ORAS_VERSION=1.2.0-1+b9
 DISTRIBUTION_VERSION_PREFIX=2.8.2
-APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver)
+APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver time)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }

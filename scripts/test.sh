@@ -15,7 +15,7 @@ stage() { printf '\n==> %s\n' "$*" >&2; }
 
 # --- 1. tools (an explicit override such as REFERRIFY_ORAS=/path counts as present)
 missing=()
-for spec in docker-registry:REFERRIFY_DOCKER_REGISTRY skopeo:REFERRIFY_SKOPEO oras:REFERRIFY_ORAS htpasswd:REFERRIFY_HTPASSWD openssl:REFERRIFY_OPENSSL; do
+for spec in docker-registry:REFERRIFY_DOCKER_REGISTRY skopeo:REFERRIFY_SKOPEO oras:REFERRIFY_ORAS htpasswd:REFERRIFY_HTPASSWD openssl:REFERRIFY_OPENSSL chromium:REFERRIFY_CHROMIUM chromedriver:REFERRIFY_CHROMEDRIVER script:REFERRIFY_SCRIPT; do
   tool=${spec%%:*} var=${spec#*:}
   if [ -n "${!var:-}" ]; then
     [ -x "${!var}" ] || { echo "test.sh: \$$var=${!var} is not executable" >&2; exit 1; }

@@ -715,3 +715,80 @@ fn walk_progress_bars_only_on_a_terminal() {
         explain(&piped)
     );
 }
+
+/// One broken image does not stop a migration: it is reported with its repository, digest and
+/// what is wrong, the other repositories are converted, the exit code is 1, and the state file
+/// does not record the broken image, so a rerun tries it again.
+#[test]
+fn a_broken_image_fails_alone() {
+    let reg = Registry::distribution();
+    let prefix = common::unique_repo("broken");
+    let (good, bad) = (format!("{prefix}/good"), format!("{prefix}/bad"));
+    seed(&reg, LEGACY_MULTI, &good, "multi");
+    seed(&reg, LEGACY_V1, &bad, "1");
+    // Point the attestation entry at a platform manifest the index does not hold.
+    let dir = LEGACY_V1.dir();
+    let index = String::from_utf8(common::layout_blob(&dir, LEGACY_V1.index)).unwrap();
+    let missing = format!("sha256:{}", "0".repeat(64));
+    let broken = index.replacen(
+        &format!("\"vnd.docker.reference.digest\": \"{AMD64}\""),
+        &format!("\"vnd.docker.reference.digest\": \"{missing}\""),
+        1,
+    );
+    assert_ne!(broken, index, "the fixture names its subject");
+    let (st, h, _) = common::http_request(
+        &reg.backend_addr,
+        "PUT",
+        &format!("/v2/{bad}/manifests/1"),
+        &[("content-type", "application/vnd.oci.image.index.v1+json")],
+        broken.as_bytes(),
+    );
+    assert_eq!(st, 201);
+    let bad_digest = h
+        .get("docker-content-digest")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().join("s.jsonl");
+    let repo_arg = format!("{prefix}/");
+    let out = referrify_env(
+        &[],
+        &[
+            "migrate",
+            &reg.addr,
+            "--repo",
+            &repo_arg,
+            "--format",
+            "json",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    let repos = repositories(&out);
+    let g = repos
+        .iter()
+        .find(|r| r["repository"] == good.as_str())
+        .unwrap();
+    assert_eq!(g["status"], "done", "{g}");
+    let b = repos
+        .iter()
+        .find(|r| r["repository"] == bad.as_str())
+        .unwrap();
+    assert_eq!(b["status"], "failed", "{b}");
+    let img = &b["images"][0];
+    assert_eq!(img["digest"], bad_digest.as_str());
+    let problem = img["problems"][0]["message"].as_str().unwrap();
+    assert!(problem.contains(&missing), "names what is wrong: {problem}");
+    // stderr names the repository, the image and the problem too.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&bad) && err.contains(&missing[..19]), "{err}");
+    let recorded = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        recorded.contains(&good) && !recorded.contains(&bad_digest),
+        "{recorded}"
+    );
+    assert_eq!(summary(&out)["failedRepositories"].as_u64(), Some(1));
+}
