@@ -2,12 +2,10 @@
 //! arrive, or the `--repo` names where the registry has no catalog for us), and each
 //! repository's images (its tags, resolved once, grouped by digest).
 
-use crate::model::digest::Digest;
 use crate::plan::image::Raw;
 use crate::plan::scope::Selection;
 use crate::store::registry::{body_media_type, RegistryStore};
 use crate::store::StoreError;
-use crate::transport::error::RegistryError;
 use crate::transport::listing::Cursor;
 use crate::transport::Client;
 use futures_util::future::join_all;
@@ -190,20 +188,4 @@ pub async fn images(
         }
     }
     Ok(Some((out, problems)))
-}
-
-/// `host/repo@digest`, the reference a report names an image by.
-pub fn image_name(store: &RegistryStore, digest: &Digest) -> String {
-    store.reference.with_digest(digest)
-}
-
-/// Whether an error means the registry refused us (so the whole run should say so once).
-pub fn is_refusal(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::Registry(RegistryError::Status {
-            status: 401 | 403,
-            ..
-        })
-    )
 }

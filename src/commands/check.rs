@@ -502,6 +502,7 @@ pub async fn run_registry(
     let progress = crate::report::progress::WalkProgress::new(
         !g.quiet && g.format == Format::Text,
         "checking",
+        "platforms",
     );
     let found = walk::repositories(client.clone(), selection.clone());
     let in_flight = (g.jobs.max(1) * 4).max(8);
@@ -517,7 +518,7 @@ pub async fn run_registry(
                     let platforms: usize = r.images.iter().map(|i| i.platforms.len()).sum();
                     progress.found_images(r.images.len() as u64);
                     progress.images_done(r.images.len() as u64);
-                    progress.attestations(platforms as u64, platforms as u64);
+                    progress.items(platforms as u64, platforms as u64);
                     Ok(r)
                 }
                 Found::Failed(e) => Err(e),

@@ -84,6 +84,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         } else {
             "migrating"
         },
+        "attestations",
     );
     let found = walk::repositories(client.clone(), selection.clone());
     // Enough repositories in flight to keep every request slot busy while each waits on its
@@ -128,13 +129,12 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
             Step::Repository(r) => {
                 summary.add(&r);
                 if r.status == "failed" {
-                    if let Some(row) = Some(MigrateRow::of(&r)) {
-                        tracing::error!(
-                            "{}: {}",
-                            r.repository,
-                            row.error.as_deref().unwrap_or("failed")
-                        );
-                    }
+                    let row = MigrateRow::of(&r);
+                    tracing::error!(
+                        "{}: {}",
+                        r.repository,
+                        row.error.as_deref().unwrap_or("failed")
+                    );
                 }
                 match g.format {
                     Format::Json => {
@@ -271,7 +271,7 @@ async fn migrate_repository(
     } else {
         convert_images(&store, &inputs, opts, &crate::execute::Silent).await
     };
-    progress.attestations(found, found);
+    progress.items(found, found);
     progress.images_done((reports.len() + other.len()) as u64);
     rep.images = reports.into_iter().chain(other).collect();
     for i in &mut rep.images {

@@ -71,8 +71,8 @@ pub struct WalkProgress {
 }
 
 impl WalkProgress {
-    /// Bars on a terminal, else nothing.
-    pub fn new(enabled: bool, verb: &str) -> WalkProgress {
+    /// Bars on a terminal, else nothing; `items` names what the third bar counts.
+    pub fn new(enabled: bool, verb: &str, items: &str) -> WalkProgress {
         if !enabled || !std::io::stderr().is_terminal() {
             return WalkProgress { bars: None };
         }
@@ -87,7 +87,7 @@ impl WalkProgress {
             b.set_prefix(verb.to_string());
             b
         };
-        let bars = [mk("repositories"), mk("images"), mk("attestations")];
+        let bars = [mk("repositories"), mk("images"), mk(items)];
         WalkProgress {
             bars: Some((multi, bars)),
         }
@@ -126,8 +126,8 @@ impl WalkProgress {
         }
     }
 
-    /// Attestations found (`n`) and finished (`n`): they finish with their repository.
-    pub fn attestations(&self, found: u64, done: u64) {
+    /// Items of the third bar found and finished (they finish with their repository).
+    pub fn items(&self, found: u64, done: u64) {
         if let Some(b) = self.bar(2) {
             b.inc_length(found);
             b.inc(done);
