@@ -4,6 +4,7 @@
 use crate::model::digest::Digest;
 use crate::model::media;
 use crate::plan::image::{Action, Conversion, ImagePlan, Via};
+use crate::plan::referrers::fallback_tag;
 use crate::store::{Store, StoreError};
 use futures_util::future::join_all;
 use std::time::Duration;
@@ -255,7 +256,12 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
                 },
             });
         }
-        if attempt < attempts && results.iter().any(pending) {
+        // A referrers tag reads back what was last written: listing it again cannot change the
+        // answer (a lost update is repaired by `remerge`, not by waiting). Only API listings,
+        // which caching registries serve late, are retried.
+        let waiting =
+            |r: &Option<Verification>| pending(r) && !r.as_ref().is_some_and(|v| v.via == Via::Tag);
+        if attempt < attempts && results.iter().any(waiting) {
             tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
         }
     }
@@ -270,4 +276,40 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
             })
         })
         .collect()
+}
+
+/// Re-merges conversions whose entries a concurrent writer dropped from a referrers tag (a lost
+/// update: two writers read the same tag, each wrote its own merge, the last write won). Reads
+/// each subject's tag as it is now, adds the missing descriptors to it (keeping every entry
+/// already there, byte for byte) and writes it back. Returns how many tags were written.
+pub async fn remerge(store: &Store, lost: &[Conversion]) -> Result<usize, StoreError> {
+    let Store::Registry(r) = store else {
+        return Ok(0);
+    };
+    let mut subjects: Vec<&Digest> = Vec::new();
+    for c in lost {
+        if !subjects.contains(&&c.subject.digest) {
+            subjects.push(&c.subject.digest);
+        }
+    }
+    let mut written = 0;
+    for subject in subjects {
+        let listing = store.referrers(subject).await?;
+        let crate::plan::image::Listing::Tag { existing, listed } = listing.listing else {
+            continue;
+        };
+        let adds: Vec<serde_json::Value> = lost
+            .iter()
+            .filter(|c| &c.subject.digest == subject && !listed.contains(&c.artifact.digest))
+            .map(|c| c.descriptor.clone())
+            .collect();
+        if let Some(bytes) = crate::plan::referrers::merge(existing.as_deref(), subject, &adds)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?
+        {
+            r.put_tag(&fallback_tag(subject), media::OCI_INDEX, &bytes)
+                .await?;
+            written += 1;
+        }
+    }
+    Ok(written)
 }

@@ -177,6 +177,48 @@ async fn convert_image(
         .unwrap_or_else(|| failed(text, "internal: no report".into()))
 }
 
+/// How many times a lost update of a referrers tag is repaired before the attestation is
+/// reported as failed.
+const REMERGE_ROUNDS: u32 = 5;
+
+/// Verifies, and where another writer's concurrent write of a referrers tag dropped our entries,
+/// merges them in again and verifies again (with jittered backoff, so two writers that keep
+/// colliding drift apart).
+async fn verify_and_remerge(store: &Store, live: &[Conversion]) -> Vec<execute::Verification> {
+    let mut results = execute::verify(store, live, VERIFY_ATTEMPTS).await;
+    for round in 1..=REMERGE_ROUNDS {
+        let lost: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.found && v.via == Via::Tag && v.error.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        if lost.is_empty() {
+            break;
+        }
+        let convs: Vec<Conversion> = lost.iter().map(|&i| live[i].clone()).collect();
+        tracing::warn!(
+            "{}: {} referrers tag entr{} lost to a concurrent write; merging again (round {round})",
+            store.name(),
+            convs.len(),
+            if convs.len() == 1 { "y" } else { "ies" }
+        );
+        let pause = 20 + fastrand::u64(0..(40u64 << round.min(5)));
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        if let Err(e) = execute::remerge(store, &convs).await {
+            for &i in &lost {
+                results[i].error = Some(format!("merging the referrers tag again: {e}"));
+            }
+            break;
+        }
+        let again = execute::verify(store, &convs, 1).await;
+        for (&i, v) in lost.iter().zip(again) {
+            results[i] = v;
+        }
+    }
+    results
+}
+
 /// The report for a reference that names a single manifest: nothing to convert.
 pub fn not_an_index(text: &str, digest: Digest) -> ImageReport {
     let mut rep = failed(text, String::new());
@@ -240,6 +282,7 @@ pub async fn convert_images(
                 .collect(),
         );
     }
+    let read_at = std::time::Instant::now();
     let (observed, obs_problems) = match input::observe(store, &convs, opts.dry_run).await {
         Ok(x) => x,
         Err(e) => {
@@ -282,6 +325,13 @@ pub async fn convert_images(
         (planned_writes(&plan), None, None)
     } else {
         let (outcome, err) = execute::run(store, &plan, tags, observer).await;
+        if err.is_none() && opts.verify && !outcome.tags_written.is_empty() {
+            // Another writer that read a referrers tag before our write lands its own write
+            // within about the time ours took from read to write; read back after that, so its
+            // write, if it dropped our entries, is seen and repaired.
+            let window = read_at.elapsed().mul_f64(1.5);
+            tokio::time::sleep(window.min(std::time::Duration::from_secs(3))).await;
+        }
         let verifications = if err.is_none() && opts.verify {
             // Items that were listed before the run were just read fresh; verify what changed.
             let changed = |it: &ItemPlan| it.blocked.is_none() && !it.is_already_done();
@@ -291,7 +341,7 @@ pub async fn convert_images(
                 .filter(|(_, it)| changed(it))
                 .map(|(c, _)| c.clone())
                 .collect();
-            let v = execute::verify(store, &live, VERIFY_ATTEMPTS).await;
+            let v = verify_and_remerge(store, &live).await;
             let mut it = v.into_iter();
             Some(
                 plan.items

@@ -223,10 +223,24 @@ impl RegistryStore {
             .get(digest)
             .filter(|r| *r != self.repo())
             .cloned();
-        let result = self
+        let mut result = self
             .client
             .put_blob(self.repo(), digest, bytes, from.as_deref())
             .await;
+        if let Err(e) = &result {
+            // Another writer uploading the same blob at the same moment can make ours fail
+            // (distribution refuses one of two concurrent uploads of a digest); the blob is
+            // there all the same.
+            if self
+                .client
+                .blob_exists(self.repo(), digest)
+                .await
+                .unwrap_or(false)
+            {
+                tracing::debug!(repo = self.repo(), %digest, "upload failed ({e}), but the blob is there");
+                result = Ok(());
+            }
+        }
         if result.is_ok() {
             lock(&self.repo_state.blobs).insert(digest.clone());
             lock(&self.registry_state.blob_sources)

@@ -66,6 +66,7 @@ pub struct Registry {
     /// `(user, password)` when the registry requires HTTP Basic auth.
     pub credentials: Option<(String, String)>,
     log: proxy::RequestLog,
+    delay: proxy::Delay,
     child: Option<Child>,
     runtime: Option<tokio::runtime::Runtime>,
     dir: tempfile::TempDir,
@@ -217,13 +218,15 @@ impl Registry {
         dir: tempfile::TempDir,
     ) -> Registry {
         let log = proxy::RequestLog::default();
-        let addr = proxy::start(&runtime, backend_addr.clone(), log.clone());
+        let delay = proxy::Delay::default();
+        let addr = proxy::start(&runtime, backend_addr.clone(), log.clone(), delay.clone());
         let reg = Registry {
             addr,
             backend_addr,
             kind,
             credentials,
             log,
+            delay,
             child,
             runtime: Some(runtime),
             dir,
@@ -247,6 +250,11 @@ impl Registry {
     /// Every request that went through the proxy so far, in completion order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Make the proxy wait `ms` milliseconds before forwarding each request (a far registry).
+    pub fn set_delay(&self, ms: u64) {
+        self.delay.store(ms, Ordering::Relaxed);
     }
 
     /// Forget the recorded requests.

@@ -10,6 +10,7 @@
 //! * A backend that cannot be reached gives `502` (recorded too).
 
 use std::net::TcpListener as StdTcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -60,7 +61,11 @@ struct ProxyState {
     backend: String,
     addr: String,
     log: RequestLog,
+    delay_ms: Arc<AtomicU64>,
 }
+
+/// Milliseconds the proxy waits before forwarding each request (0: none); settable while it runs.
+pub type Delay = Arc<AtomicU64>;
 
 const HOP_BY_HOP: [&str; 9] = [
     "connection",
@@ -94,6 +99,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 async fn forward(State(st): State<Arc<ProxyState>>, req: Request) -> Response {
+    let delay = st.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let (parts, body) = req.into_parts();
     let method = parts.method.clone();
     let path_and_query = parts
@@ -167,7 +176,12 @@ fn error_response(status: StatusCode, msg: String) -> Response {
 }
 
 /// Start the proxy on a fresh `127.0.0.1` port inside `rt`; returns its `host:port`.
-pub fn start(rt: &tokio::runtime::Runtime, backend: String, log: RequestLog) -> String {
+pub fn start(
+    rt: &tokio::runtime::Runtime,
+    backend: String,
+    log: RequestLog,
+    delay_ms: Delay,
+) -> String {
     let listener = StdTcpListener::bind("127.0.0.1:0").expect("binding the proxy to 127.0.0.1:0");
     listener.set_nonblocking(true).expect("set_nonblocking");
     let addr = listener.local_addr().expect("local_addr").to_string();
@@ -175,6 +189,7 @@ pub fn start(rt: &tokio::runtime::Runtime, backend: String, log: RequestLog) -> 
         backend,
         addr: addr.clone(),
         log,
+        delay_ms,
     });
     let app = Router::new().fallback(forward).with_state(state);
     rt.spawn(async move {
