@@ -52,6 +52,15 @@ impl Client {
         repo: &str,
         reference: &str,
     ) -> Result<Option<Fetched>, RegistryError> {
+        self.reading(|| self.get_manifest_once(repo, reference))
+            .await
+    }
+
+    async fn get_manifest_once(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<Fetched>, RegistryError> {
         let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
         let request = Request::new("GET", &url);
         let mut h = HeaderMap::new();
@@ -167,6 +176,16 @@ impl Client {
         digest: &Digest,
         limit: usize,
     ) -> Result<Vec<u8>, RegistryError> {
+        self.reading(|| self.get_blob_once(repo, digest, limit))
+            .await
+    }
+
+    async fn get_blob_once(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        limit: usize,
+    ) -> Result<Vec<u8>, RegistryError> {
         let mut url = self.url(&format!("v2/{repo}/blobs/{digest}")).await;
         for _ in 0..5 {
             let request = Request::new("GET", &url);
@@ -262,6 +281,16 @@ impl Client {
     /// `Link` pages, and classifies a missing API by the rule of registries.md §3. The caller
     /// filters by `artifactType` in any case; `filtered` says whether the registry did.
     pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Referrers, RegistryError> {
+        self.reading(|| self.referrers_once(repo, subject, artifact_type))
+            .await
+    }
+
+    async fn referrers_once(
         &self,
         repo: &str,
         subject: &Digest,

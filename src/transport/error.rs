@@ -54,6 +54,15 @@ pub enum RegistryError {
         /// The cause, flattened (reqwest's chain, which never carries our credentials).
         message: String,
     },
+    /// The response started but its body broke off (connection reset, truncated body, timeout
+    /// while reading). Reads are retried on this.
+    #[error("{request}: {message}")]
+    BodyRead {
+        /// The request.
+        request: Request,
+        /// The cause, flattened.
+        message: String,
+    },
     /// Logging in failed.
     #[error("authentication to {registry} failed: {reason}")]
     Auth {

@@ -539,6 +539,34 @@ impl Client {
         }
     }
 
+    /// Runs an idempotent read again when its response body broke off (reset, truncated,
+    /// stalled), with the same bounds and backoff as `send` uses for failed requests.
+    async fn reading<T, F, Fut>(&self, read: F) -> Result<T, RegistryError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, RegistryError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match read().await {
+                Err(RegistryError::BodyRead { request, message })
+                    if attempt < self.inner.retry.max_attempts =>
+                {
+                    tracing::debug!(%request, attempt, "retrying after: {message}");
+                    tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
+                    attempt += 1;
+                }
+                Err(RegistryError::BodyRead { request, message }) => {
+                    return Err(RegistryError::BodyRead {
+                        request,
+                        message: format!("{message} (after {attempt} attempts)"),
+                    })
+                }
+                r => return r,
+            }
+        }
+    }
+
     async fn fail(&self, resp: reqwest::Response, request: Request) -> RegistryError {
         let status = resp.status().as_u16();
         let body = read_limited(resp, 64 * 1024, &request)
@@ -577,7 +605,7 @@ async fn read_limited(
             }
             Ok(None) => return Ok(out),
             Err(e) => {
-                return Err(RegistryError::Transport {
+                return Err(RegistryError::BodyRead {
                     request: request.clone(),
                     message: format!("reading the response failed: {}", flatten(&e)),
                 })

@@ -1,0 +1,559 @@
+//! Faults a real registry does not produce on demand, injected by a proxy in front of a real one
+//! (docker-registry 2.8.2): 429 with and without `Retry-After`, 500/502/503, a connection reset
+//! in the middle of a body, a truncated body, a stall longer than the timeout, and a redirect to
+//! another host. Each run either converts correctly or reports the image as failed with a clear
+//! message; the registry ends as a clean run leaves it, or a strict subset; retries stay within
+//! `--retries` and waits within their bounds; no credential reaches the other host.
+
+mod common;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use common::cli::{code, explain, json};
+use common::fixtures::{AMD64, ARM64, LEGACY_MULTI};
+use common::Registry;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the proxy does to a request.
+#[derive(Clone, Debug)]
+enum Fault {
+    /// Answer with this status (and `Retry-After` when given) instead of forwarding.
+    Status(u16, Option<&'static str>),
+    /// Forward, then send half the body and reset the connection.
+    Reset,
+    /// Forward, then send half the body under the full `Content-Length`.
+    Truncate,
+    /// Wait this long before forwarding.
+    Stall(Duration),
+    /// Redirect to the same path on the other host (`FaultProxy::other`).
+    Redirect,
+}
+
+/// A fault for the first `times` requests whose `METHOD path` contains `matches`; written
+/// `METHOD *text`, the method must match and the path contain `text`.
+#[derive(Clone, Debug)]
+struct Rule {
+    matches: String,
+    times: usize,
+    fault: Fault,
+}
+
+#[derive(Default)]
+struct Seen {
+    /// `METHOD path` of every request, in order, with `*` when a fault was applied.
+    log: Vec<String>,
+    /// Hits per rule.
+    hits: BTreeMap<usize, usize>,
+}
+
+#[derive(Clone)]
+struct St {
+    backend: String,
+    rules: Arc<Vec<Rule>>,
+    seen: Arc<Mutex<Seen>>,
+    other: String,
+}
+
+struct FaultProxy {
+    addr: String,
+    seen: Arc<Mutex<Seen>>,
+    /// Requests the other host received, with the `Authorization` header they carried.
+    other_seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn forward_blocking(
+    backend: &str,
+    method: &str,
+    pq: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (u16, HeaderMap, Vec<u8>) {
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "connection" | "transfer-encoding" | "content-length"
+            )
+        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    common::try_http_request(backend, method, pq, &refs, body)
+        .unwrap_or_else(|e| (502, HeaderMap::new(), e.into_bytes()))
+}
+
+fn hits(pattern: &str, key: &str) -> bool {
+    match pattern.split_once(" *") {
+        Some((method, text)) => key.starts_with(&format!("{method} ")) && key.contains(text),
+        None => key.contains(pattern),
+    }
+}
+
+fn respond(status: u16, headers: HeaderMap, body: Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap();
+    for (k, v) in headers.iter() {
+        if !matches!(
+            k.as_str(),
+            "connection" | "transfer-encoding" | "content-length"
+        ) {
+            r.headers_mut().append(k.clone(), v.clone());
+        }
+    }
+    r
+}
+
+async fn handle(State(st): State<St>, req: Request) -> Response {
+    let method = req.method().to_string();
+    let pq = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let headers = req.headers().clone();
+    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let key = format!("{method} {}", pq.split('?').next().unwrap_or(""));
+    let fault = {
+        let mut seen = st.seen.lock().unwrap();
+        let mut chosen = None;
+        for (i, r) in st.rules.iter().enumerate() {
+            if hits(&r.matches, &key) {
+                let n = seen.hits.entry(i).or_default();
+                if *n < r.times {
+                    *n += 1;
+                    chosen = Some(r.fault.clone());
+                }
+                break;
+            }
+        }
+        seen.log
+            .push(format!("{key}{}", if chosen.is_some() { " *" } else { "" }));
+        chosen
+    };
+    if let Some(Fault::Stall(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    match fault {
+        Some(Fault::Status(code, retry_after)) => {
+            let mut h = HeaderMap::new();
+            if let Some(ra) = retry_after {
+                h.insert("retry-after", ra.parse().unwrap());
+            }
+            return respond(
+                code,
+                h,
+                Body::from(format!(
+                    r#"{{"errors":[{{"code":"INJECTED","message":"injected {code}"}}]}}"#
+                )),
+            );
+        }
+        Some(Fault::Redirect) => {
+            let mut h = HeaderMap::new();
+            h.insert(
+                "location",
+                format!("http://{}{pq}", st.other).parse().unwrap(),
+            );
+            return respond(307, h, Body::empty());
+        }
+        _ => {}
+    }
+    let backend = st.backend.clone();
+    let (m, p, b) = (method.clone(), pq.clone(), body.to_vec());
+    let (status, h, bytes) =
+        tokio::task::spawn_blocking(move || forward_blocking(&backend, &m, &p, &headers, &b))
+            .await
+            .unwrap();
+    match fault {
+        Some(Fault::Reset) | Some(Fault::Truncate) if bytes.len() > 1 => {
+            let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+            let reset = matches!(fault, Some(Fault::Reset));
+            let stream = futures_util::stream::iter(vec![
+                Ok::<Bytes, std::io::Error>(half),
+                if reset {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionReset,
+                        "injected reset",
+                    ))
+                } else {
+                    Ok(Bytes::new())
+                },
+            ]);
+            let mut r = respond(status, h, Body::from_stream(stream));
+            r.headers_mut()
+                .insert("content-length", bytes.len().to_string().parse().unwrap());
+            r
+        }
+        _ => {
+            let mut r = respond(status, h, Body::from(bytes.clone()));
+            r.headers_mut()
+                .insert("content-length", bytes.len().to_string().parse().unwrap());
+            r
+        }
+    }
+}
+
+impl FaultProxy {
+    /// A proxy in front of `reg`'s real server, with `rules`; the "other host" serves what the
+    /// registry serves (with `reg`'s credentials, never the client's) and records what it got.
+    fn start(reg: &Registry, rules: Vec<Rule>) -> FaultProxy {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        let bind = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.set_nonblocking(true).unwrap();
+            l
+        };
+        let (main, other) = (bind(), bind());
+        let addr = main.local_addr().unwrap().to_string();
+        let other_addr = other.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let other_seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let st = St {
+            backend: reg.backend_addr.clone(),
+            rules: Arc::new(rules),
+            seen: seen.clone(),
+            other: other_addr,
+        };
+        rt.spawn(async move {
+            let app = axum::Router::new().fallback(handle).with_state(st);
+            axum::serve(tokio::net::TcpListener::from_std(main).unwrap(), app)
+                .await
+                .unwrap();
+        });
+        let backend = reg.backend_addr.clone();
+        let auth = reg
+            .credentials
+            .as_ref()
+            .map(|(u, p)| common::basic_auth(u, p));
+        let os = other_seen.clone();
+        rt.spawn(async move {
+            let app = axum::Router::new().fallback(move |req: Request| {
+                let (backend, auth, os) = (backend.clone(), auth.clone(), os.clone());
+                async move {
+                    let pq = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default();
+                    let got = req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    os.lock().unwrap().push((pq.clone(), got));
+                    let mut h = HeaderMap::new();
+                    if let Some(a) = auth {
+                        h.insert("authorization", a.parse().unwrap());
+                    }
+                    let (status, hh, bytes) = tokio::task::spawn_blocking(move || {
+                        forward_blocking(&backend, "GET", &pq, &h, b"")
+                    })
+                    .await
+                    .unwrap();
+                    respond(status, hh, Body::from(bytes))
+                }
+            });
+            axum::serve(tokio::net::TcpListener::from_std(other).unwrap(), app)
+                .await
+                .unwrap();
+        });
+        FaultProxy {
+            addr,
+            seen,
+            other_seen,
+            rt: Some(rt),
+        }
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.seen.lock().unwrap().log.clone()
+    }
+
+    fn count(&self, pattern: &str) -> usize {
+        self.log().iter().filter(|l| hits(pattern, l)).count()
+    }
+
+    /// Distinct paths a pattern met.
+    fn paths(&self, pattern: &str) -> usize {
+        let mut p: Vec<String> = self
+            .log()
+            .into_iter()
+            .filter(|l| hits(pattern, l))
+            .map(|l| l.trim_end_matches(" *").to_string())
+            .collect();
+        p.sort();
+        p.dedup();
+        p.len()
+    }
+}
+
+fn rule(matches: &str, times: usize, fault: Fault) -> Rule {
+    Rule {
+        matches: matches.to_string(),
+        times,
+        fault,
+    }
+}
+
+/// The referrers tags of the two subjects, as the real registry holds them (`None`: no tag).
+fn tags(reg: &Registry, repo: &str) -> [Option<String>; 2] {
+    [AMD64, ARM64].map(|d| {
+        let (st, _, body) = common::http_get(
+            reg,
+            &format!("/v2/{repo}/manifests/sha256-{}", &d[7..]),
+            "application/vnd.oci.image.index.v1+json",
+        );
+        (st == 200).then(|| String::from_utf8(body).unwrap())
+    })
+}
+
+/// The tags a clean conversion of the fixture leaves (computed once on a fault-free repository).
+fn clean_tags(reg: &Registry) -> [Option<String>; 2] {
+    let repo = common::unique_repo("clean");
+    common::push_layout_raw(reg, &LEGACY_MULTI.dir(), &repo, "multi");
+    let out = common::cli::referrify(&["convert", &reg.reference(&format!("{repo}:multi"))]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    tags(reg, &repo)
+}
+
+/// Converts the fixture through a fault proxy with `rules`; returns (output, proxy, repo, seconds).
+fn run_with(
+    reg: &Registry,
+    rules: Vec<Rule>,
+    extra: &[&str],
+) -> (std::process::Output, FaultProxy, String, f64) {
+    let repo = common::unique_repo("fault");
+    common::push_layout_raw(reg, &LEGACY_MULTI.dir(), &repo, "multi");
+    let proxy = FaultProxy::start(reg, rules);
+    let image = format!("{}/{repo}:multi", proxy.addr);
+    let mut args = vec!["convert", "--format", "json", "--timeout", "2"];
+    if !extra.contains(&"--retries") {
+        args.extend_from_slice(&["--retries", "3"]);
+    }
+    args.extend_from_slice(extra);
+    args.push(&image);
+    let started = Instant::now();
+    let out = common::cli::referrify(&args);
+    (out, proxy, repo, started.elapsed().as_secs_f64())
+}
+
+#[test]
+fn transient_faults_are_retried_within_bounds_and_the_result_is_a_clean_run() {
+    let reg = Registry::distribution();
+    let clean = clean_tags(&reg);
+    assert!(clean.iter().all(Option::is_some));
+    // (name, rules, at least this many seconds of waiting)
+    let cases: Vec<(&str, Vec<Rule>, f64)> = vec![
+        (
+            "429 with Retry-After: 1 on the index",
+            vec![rule(
+                "GET *manifests/multi",
+                2,
+                Fault::Status(429, Some("1")),
+            )],
+            2.0,
+        ),
+        (
+            "429 without Retry-After on a tag write",
+            vec![rule("PUT *manifests/sha256-", 1, Fault::Status(429, None))],
+            0.0,
+        ),
+        (
+            "500, 502, 503 on the legacy manifests",
+            vec![
+                rule("GET *manifests/sha256:a5", 1, Fault::Status(500, None)),
+                rule("GET *manifests/sha256:33", 2, Fault::Status(502, None)),
+                rule("referrers/", 1, Fault::Status(503, None)),
+            ],
+            0.0,
+        ),
+        (
+            "a reset in the middle of a manifest body",
+            vec![rule("GET *manifests/sha256:a5", 2, Fault::Reset)],
+            0.0,
+        ),
+        (
+            "a truncated manifest body",
+            vec![rule("GET *manifests/multi", 1, Fault::Truncate)],
+            0.0,
+        ),
+        (
+            "a stall longer than the timeout",
+            vec![rule(
+                "manifests/sha256:33",
+                1,
+                Fault::Stall(Duration::from_secs(4)),
+            )],
+            2.0,
+        ),
+    ];
+    for (name, rules, min_wait) in cases {
+        let (out, proxy, repo, secs) = run_with(&reg, rules.clone(), &[]);
+        assert_eq!(
+            code(&out),
+            0,
+            "{name}: {}\n{:#?}",
+            explain(&out),
+            proxy.log()
+        );
+        assert_eq!(
+            tags(&reg, &repo),
+            clean,
+            "{name}: the registry ends as a clean run leaves it"
+        );
+        let v = json(&out);
+        assert_eq!(v["summary"]["converted"], 2, "{name}");
+        for r in &rules {
+            let faulted = proxy
+                .log()
+                .iter()
+                .filter(|l| hits(&r.matches, l) && l.ends_with(" *"))
+                .count();
+            assert_eq!(
+                faulted,
+                r.times,
+                "{name}: every injected fault was met: {:#?}",
+                proxy.log()
+            );
+            // Each fault costs exactly one more attempt (none is given up on, none retried twice);
+            // verification reads of the same paths come on top.
+            let all = proxy.count(&r.matches);
+            let paths = proxy.paths(&r.matches);
+            assert!(
+                all <= r.times + 2 * paths,
+                "{name}: {all} requests for {} over {paths} paths: {:#?}",
+                r.matches,
+                proxy.log()
+            );
+        }
+        assert!(
+            secs >= min_wait,
+            "{name}: waited {secs:.2}s, expected at least {min_wait}s"
+        );
+        assert!(secs < 30.0, "{name}: {secs:.2}s");
+    }
+}
+
+#[test]
+fn persistent_faults_fail_the_image_clearly_and_leave_a_subset_of_a_clean_run() {
+    let reg = Registry::distribution();
+    let clean = clean_tags(&reg);
+    // Every write of the referrers tags answers 503: three attempts each, then the image fails.
+    let (out, proxy, repo, _) = run_with(
+        &reg,
+        vec![rule(
+            "PUT *manifests/sha256-",
+            100,
+            Fault::Status(503, None),
+        )],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    let v = json(&out);
+    let err = v["images"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("503") && err.contains("sha256-"),
+        "a clear message: {err}"
+    );
+    let puts = proxy.count("PUT *manifests/sha256-");
+    assert!(
+        (3..=2 * 3).contains(&puts),
+        "--retries 3 attempts per tag, no more: {:#?}",
+        proxy.log()
+    );
+    // Nothing written that a clean run would not write; the tags are simply missing.
+    let now = tags(&reg, &repo);
+    for (n, c) in now.iter().zip(&clean) {
+        assert!(n.is_none() || n == c, "{n:?} vs {c:?}");
+    }
+    // A long Retry-After beyond the bound is not waited for in full.
+    let (out, _proxy, _repo, secs) = run_with(
+        &reg,
+        vec![rule(
+            "GET *manifests/multi",
+            100,
+            Fault::Status(429, Some("1")),
+        )],
+        &["--retries", "2"],
+    );
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    assert!(secs < 10.0, "{secs}");
+    let err = json(&out)["images"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(err.contains("429"), "{err}");
+}
+
+/// A blob redirected to another host (as registries do to their storage) is fetched from there
+/// without the registry's credentials.
+#[test]
+fn a_redirect_to_another_host_gets_no_credentials() {
+    let (user, pass) = ("ci-user", "s3cret-PASSWORD-42");
+    let reg = Registry::distribution_with_htpasswd(user, pass);
+    let repo = common::unique_repo("redir");
+    common::load_layout_with_auth(
+        &reg,
+        &LEGACY_MULTI.dir(),
+        &format!("{repo}:multi"),
+        user,
+        pass,
+    );
+    let proxy = FaultProxy::start(&reg, vec![rule("/blobs/sha256:", 100, Fault::Redirect)]);
+    let cfg = tempfile::tempdir().unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, proxy.addr),
+    )
+    .unwrap();
+    let image = format!("{}/{repo}:multi", proxy.addr);
+    let out = common::cli::referrify_with(Some(cfg.path()), &["check", "--format", "json", &image]);
+    // check reads every statement blob: each is redirected.
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    let other = proxy.other_seen.lock().unwrap().clone();
+    assert!(
+        !other.is_empty(),
+        "the blobs went through the other host: {:#?}",
+        proxy.log()
+    );
+    assert!(
+        other.iter().all(|(_, a)| a.is_none()),
+        "credentials sent to the other host: {other:#?}"
+    );
+    let v = json(&out);
+    assert_eq!(
+        v["images"][0]["platforms"][0]["subjectsMatch"], true,
+        "{v:#}"
+    );
+    // Nothing printed carries the password.
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(pass) && !all.contains(&auth));
+}
