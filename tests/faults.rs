@@ -58,11 +58,14 @@ struct St {
     other: String,
 }
 
+/// What the other host received: path and `Authorization` header.
+type OtherLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 struct FaultProxy {
     addr: String,
     seen: Arc<Mutex<Seen>>,
     /// Requests the other host received, with the `Authorization` header they carried.
-    other_seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    other_seen: OtherLog,
     rt: Option<tokio::runtime::Runtime>,
 }
 
@@ -229,7 +232,7 @@ impl FaultProxy {
         let addr = main.local_addr().unwrap().to_string();
         let other_addr = other.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let other_seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+        let other_seen: OtherLog = Arc::default();
         let st = St {
             backend: reg.backend_addr.clone(),
             rules: Arc::new(rules),
