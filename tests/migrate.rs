@@ -11,7 +11,7 @@ use common::fixtures::{
 };
 use common::{oras_referrer_digests, Registry, RegistryKind};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -74,84 +74,6 @@ fn seed_shared(reg: &Registry, repo: &str) {
 
 fn seed(reg: &Registry, f: Fixture, repo: &str, tag: &str) {
     common::push_layout_raw(reg, &f.dir(), repo, tag);
-}
-
-/// Seeds many repositories fast: the fixture is pushed once, then each repository mounts its
-/// blobs from there (one request per blob) and gets the manifests.
-fn seed_many(reg: &Registry, f: Fixture, repos: &[String], tag: &str) {
-    let first = &repos[0];
-    common::push_layout_raw(reg, &f.dir(), first, tag);
-    let dir = f.dir();
-    let index: Value = serde_json::from_slice(&common::layout_blob(&dir, f.index)).unwrap();
-    let mut manifests: Vec<(String, String)> = Vec::new();
-    let mut blobs: BTreeSet<String> = BTreeSet::new();
-    for m in index["manifests"].as_array().unwrap() {
-        let d = m["digest"].as_str().unwrap().to_string();
-        let v: Value = serde_json::from_slice(&common::layout_blob(&dir, &d)).unwrap();
-        blobs.insert(v["config"]["digest"].as_str().unwrap().to_string());
-        for l in v["layers"].as_array().unwrap() {
-            blobs.insert(l["digest"].as_str().unwrap().to_string());
-        }
-        manifests.push((d, m["mediaType"].as_str().unwrap().to_string()));
-    }
-    for repo in &repos[1..] {
-        for b in &blobs {
-            let (st, _, _) = common::http_request(
-                &reg.backend_addr,
-                "POST",
-                &format!("/v2/{repo}/blobs/uploads/?mount={b}&from={first}"),
-                &[],
-                b"",
-            );
-            assert_eq!(st, 201, "mount {b} into {repo}");
-        }
-        for (d, mt) in manifests.iter().chain(
-            [(
-                tag.to_string(),
-                index["mediaType"].as_str().unwrap().to_string(),
-            )]
-            .iter(),
-        ) {
-            let key = if d == tag { f.index } else { d.as_str() };
-            let (st, _, body) = common::http_request(
-                &reg.backend_addr,
-                "PUT",
-                &format!("/v2/{repo}/manifests/{d}"),
-                &[("content-type", mt)],
-                &common::layout_blob(&dir, key),
-            );
-            assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
-        }
-    }
-}
-
-/// Every tag of every repository under `prefix` with the digest it points to: the registry's
-/// state as a client sees it (referrers tags included).
-fn snapshot(reg: &Registry, prefix: &str) -> BTreeMap<String, String> {
-    let cat = common::http_get_json(reg, "/v2/_catalog?n=1000", None);
-    let mut out = BTreeMap::new();
-    for r in cat["repositories"].as_array().unwrap() {
-        let r = r.as_str().unwrap();
-        if !r.starts_with(prefix) {
-            continue;
-        }
-        let tags = common::http_get_json(reg, &format!("/v2/{r}/tags/list"), None);
-        for t in tags["tags"].as_array().into_iter().flatten() {
-            let t = t.as_str().unwrap();
-            let (st, h, body) = common::http_get(
-                reg,
-                &format!("/v2/{r}/manifests/{t}"),
-                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
-            );
-            assert_eq!(st, 200);
-            let d = h
-                .get("docker-content-digest")
-                .map(|v| v.to_str().unwrap().to_string())
-                .unwrap_or_else(|| format!("{} bytes", body.len()));
-            out.insert(format!("{r}:{t}"), d);
-        }
-    }
-    out
 }
 
 /// The attestation referrers oras lists for a subject (auto mode: the API where there is one,
@@ -253,7 +175,7 @@ fn migrate_a_registry_then_rerun_and_resume() {
             assert_eq!(listed.len(), 4, "{idx}");
             assert_eq!(listed.iter().collect::<BTreeSet<_>>().len(), 4);
         }
-        let clean = snapshot(&reg, &prefix);
+        let clean = common::snapshot(&reg, &prefix);
 
         // A rerun without the state reads, finds everything done, and writes nothing.
         reg.clear_requests();
@@ -286,7 +208,7 @@ fn migrate_a_registry_then_rerun_and_resume() {
         assert_eq!(s["resumedRepositories"].as_u64(), Some(2), "{s}");
         let seen = reg.requests();
         assert!(seen.iter().all(|r| r.path() == "/v2/_catalog"), "{seen:#?}");
-        assert_eq!(snapshot(&reg, &prefix), clean);
+        assert_eq!(common::snapshot(&reg, &prefix), clean);
     }
 }
 
@@ -452,8 +374,8 @@ fn a_killed_migration_resumes_to_the_state_of_a_clean_run() {
     let prefix = "kill";
     let repos: Vec<String> = (0..16).map(|i| format!("{prefix}/r{i:02}")).collect();
     for reg in [&killed, &clean] {
-        seed_many(reg, LEGACY_MULTI, &repos, "multi");
-        seed_many(reg, LEGACY_V1, &repos, "v1");
+        common::seed_many(reg, LEGACY_MULTI, &repos, "multi");
+        common::seed_many(reg, LEGACY_V1, &repos, "v1");
     }
     let out = referrify_env(
         &[],
@@ -502,8 +424,8 @@ fn a_killed_migration_resumes_to_the_state_of_a_clean_run() {
         "the run was to be killed part-way ({complete} repositories recorded)"
     );
     assert_ne!(
-        snapshot(&killed, prefix),
-        snapshot(&clean, prefix),
+        common::snapshot(&killed, prefix),
+        common::snapshot(&clean, prefix),
         "stopped part-way"
     );
 
@@ -525,7 +447,10 @@ fn a_killed_migration_resumes_to_the_state_of_a_clean_run() {
         Some(complete as u64),
         "{s}"
     );
-    assert_eq!(snapshot(&killed, prefix), snapshot(&clean, prefix));
+    assert_eq!(
+        common::snapshot(&killed, prefix),
+        common::snapshot(&clean, prefix)
+    );
 }
 
 #[test]
@@ -684,7 +609,7 @@ fn walk_progress_bars_only_on_a_terminal() {
     let reg = Registry::distribution();
     let prefix = common::unique_repo("bars");
     let repos: Vec<String> = (0..6).map(|i| format!("{prefix}/r{i}")).collect();
-    seed_many(&reg, LEGACY_MULTI, &repos, "multi");
+    common::seed_many(&reg, LEGACY_MULTI, &repos, "multi");
     let bin = env!("CARGO_BIN_EXE_referrify");
     let in_pty = |args: &str| {
         // A slow registry would be needed to see a bar mid-run; a dry run with -j 1 redraws often

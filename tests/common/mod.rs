@@ -27,6 +27,7 @@ pub use axum::http::HeaderMap;
 pub use http::{basic_auth, http_request, try_http_request};
 pub use proxy::RecordedRequest;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
@@ -804,4 +805,85 @@ pub fn push_layout_raw(reg: &Registry, layout_dir: &Path, repo: &str, tag: &str)
         &top_bytes,
     );
     assert_eq!(st, 201, "PUT index: {}", String::from_utf8_lossy(&b));
+}
+
+// ------------------------------------------------------------------------------------------------
+// registry-wide fixtures
+
+/// Seeds many repositories fast: the fixture is pushed once, then each repository mounts its
+/// blobs from there (one request per blob) and gets the manifests.
+pub fn seed_many(reg: &Registry, f: fixtures::Fixture, repos: &[String], tag: &str) {
+    let first = &repos[0];
+    push_layout_raw(reg, &f.dir(), first, tag);
+    let dir = f.dir();
+    let index: Value = serde_json::from_slice(&layout_blob(&dir, f.index)).unwrap();
+    let mut manifests: Vec<(String, String)> = Vec::new();
+    let mut blobs: BTreeSet<String> = BTreeSet::new();
+    for m in index["manifests"].as_array().unwrap() {
+        let d = m["digest"].as_str().unwrap().to_string();
+        let v: Value = serde_json::from_slice(&layout_blob(&dir, &d)).unwrap();
+        blobs.insert(v["config"]["digest"].as_str().unwrap().to_string());
+        for l in v["layers"].as_array().unwrap() {
+            blobs.insert(l["digest"].as_str().unwrap().to_string());
+        }
+        manifests.push((d, m["mediaType"].as_str().unwrap().to_string()));
+    }
+    for repo in &repos[1..] {
+        for b in &blobs {
+            let (st, _, _) = http_request(
+                &reg.backend_addr,
+                "POST",
+                &format!("/v2/{repo}/blobs/uploads/?mount={b}&from={first}"),
+                &[],
+                b"",
+            );
+            assert_eq!(st, 201, "mount {b} into {repo}");
+        }
+        for (d, mt) in manifests.iter().chain(
+            [(
+                tag.to_string(),
+                index["mediaType"].as_str().unwrap().to_string(),
+            )]
+            .iter(),
+        ) {
+            let key = if d == tag { f.index } else { d.as_str() };
+            let (st, _, body) = http_request(
+                &reg.backend_addr,
+                "PUT",
+                &format!("/v2/{repo}/manifests/{d}"),
+                &[("content-type", mt)],
+                &layout_blob(&dir, key),
+            );
+            assert_eq!(st, 201, "{}", String::from_utf8_lossy(&body));
+        }
+    }
+}
+
+/// Every tag of every repository under `prefix` with the digest it points to: the registry's
+/// state as a client sees it (referrers tags included).
+pub fn snapshot(reg: &Registry, prefix: &str) -> BTreeMap<String, String> {
+    let cat = http_get_json(reg, "/v2/_catalog?n=1000", None);
+    let mut out = BTreeMap::new();
+    for r in cat["repositories"].as_array().unwrap() {
+        let r = r.as_str().unwrap();
+        if !r.starts_with(prefix) {
+            continue;
+        }
+        let tags = http_get_json(reg, &format!("/v2/{r}/tags/list"), None);
+        for t in tags["tags"].as_array().into_iter().flatten() {
+            let t = t.as_str().unwrap();
+            let (st, h, body) = http_get(
+                reg,
+                &format!("/v2/{r}/manifests/{t}"),
+                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+            );
+            assert_eq!(st, 200);
+            let d = h
+                .get("docker-content-digest")
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_else(|| format!("{} bytes", body.len()));
+            out.insert(format!("{r}:{t}"), d);
+        }
+    }
+    out
 }
