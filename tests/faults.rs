@@ -31,6 +31,9 @@ enum Fault {
     Stall(Duration),
     /// Redirect to the same path on the other host (`FaultProxy::other`).
     Redirect,
+    /// Forward, then change one byte of the body (headers, `Docker-Content-Digest` included,
+    /// stay as the registry sent them).
+    Tamper,
 }
 
 /// A fault for the first `times` requests whose `METHOD path` contains `matches`; written
@@ -186,6 +189,15 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
             .await
             .unwrap();
     match fault {
+        Some(Fault::Tamper) if !bytes.is_empty() => {
+            let mut b = bytes.clone();
+            let i = b.len() / 2;
+            b[i] = if b[i] == b' ' { b'\t' } else { b' ' };
+            let mut r = respond(status, h, Body::from(b));
+            r.headers_mut()
+                .insert("content-length", bytes.len().to_string().parse().unwrap());
+            r
+        }
         Some(Fault::Reset) | Some(Fault::Truncate) if bytes.len() > 1 => {
             let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
             let reset = matches!(fault, Some(Fault::Reset));
@@ -559,4 +571,39 @@ fn a_redirect_to_another_host_gets_no_credentials() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!all.contains(pass) && !all.contains(&auth));
+}
+
+/// A registry that serves bytes which do not hash to the digest asked for: the attestation is
+/// reported with the digest and never converted or pushed onward; the other one converts.
+#[test]
+fn a_body_with_the_wrong_digest_is_reported_and_never_pushed() {
+    let reg = Registry::distribution();
+    let (out, proxy, repo, _) = run_with(
+        &reg,
+        vec![rule("GET *manifests/sha256:a5", 100, Fault::Tamper)],
+        &[],
+    );
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    let v = json(&out);
+    let problems = v["images"][0]["problems"].to_string();
+    assert!(
+        problems.contains("sha256:a54948f3") && problems.contains("digest"),
+        "{problems}"
+    );
+    // Only the arm64 attestation was converted: one artifact PUT, one referrers tag.
+    assert_eq!(
+        proxy.count("PUT *manifests/sha256:"),
+        1,
+        "{:#?}",
+        proxy.log()
+    );
+    let [amd64, arm64] = tags(&reg, &repo);
+    assert!(
+        amd64.is_none(),
+        "nothing written for the tampered attestation"
+    );
+    assert!(arm64.is_some());
+    // Retried like any broken read, then given up: --retries 3 attempts at most.
+    let reads = proxy.count("GET *manifests/sha256:a5");
+    assert!((1..=3).contains(&reads), "{reads}");
 }
