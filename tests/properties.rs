@@ -119,3 +119,15 @@ proptest! {
         }
     }
 }
+
+/// Found by `scripts/fuzz.sh` (gojson target): a 73-digit integer parses to an f64 whose shortest
+/// form, written back, must parse to the same f64 (serde_json's `float_roundtrip`).
+#[test]
+fn huge_numbers_round_trip_through_the_go_writer() {
+    let text = format!("9{}", "8".repeat(72));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    for bytes in [gojson::to_compact(&v), gojson::to_indent(&v)] {
+        let back: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, v, "{}", String::from_utf8_lossy(&bytes));
+    }
+}
