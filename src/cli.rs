@@ -70,6 +70,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Convert every image of a registry: catalog, tags, images; resumable and shardable.
     Migrate(MigrateArgs),
+    /// Take back what convert/migrate added: their referrers-tag entries and artifact manifests.
+    Undo(UndoArgs),
 }
 
 /// Images to work on.
@@ -157,4 +159,21 @@ pub struct MigrateArgs {
     /// Skip listing referrers after the writes.
     #[arg(long)]
     pub no_verify: bool,
+}
+
+/// `referrify undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// Images (HOST[:PORT]/REPO[:TAG|@DIGEST]), or one registry (HOST[:PORT]) for all its images.
+    #[arg(value_name = "REF|REGISTRY", required = true)]
+    pub refs: Vec<String>,
+    /// Registry-wide: only repositories under these prefixes (repeatable).
+    #[arg(long = "repo", value_name = "PREFIX")]
+    pub repos: Vec<String>,
+    /// Registry-wide: only tags matching this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    pub tags: Option<String>,
+    /// Print what would be taken back; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

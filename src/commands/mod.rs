@@ -4,6 +4,7 @@
 pub mod check;
 pub mod convert;
 pub mod migrate;
+pub mod undo;
 
 use crate::cli::{Cli, Command, Global, Targets};
 use crate::exit::Exit;
@@ -138,6 +139,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), !a.dry_run);
             return migrate::run(&ctx, a, out).await;
         }
+        Command::Undo(a) => {
+            let ctx = Context::new(cli.global.clone(), !a.dry_run);
+            return undo::run(&ctx, a, out).await;
+        }
     };
     let refs = match collect(targets) {
         Ok(r) => r,
@@ -155,7 +160,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), false);
             check::run(&ctx, a, refs, out).await
         }
-        Command::Migrate(_) => Exit::Usage,
+        Command::Migrate(_) | Command::Undo(_) => Exit::Usage,
     }
 }
 

@@ -215,6 +215,45 @@ pub fn append_to_array(
     Ok(splice(b, vec![(at..at, insert)]))
 }
 
+/// Removes the elements for which `remove(index)` is true from the array that is member `key`
+/// of the top-level object. Each run of removed elements goes with the separator before it (or,
+/// at the start, the one after it), so removing what [`append_to_member`] appended gives back
+/// the bytes as they were. Every other byte is kept.
+pub fn remove_from_member(
+    b: &[u8],
+    key: &str,
+    remove: impl Fn(usize) -> bool,
+) -> Result<Vec<u8>, SpanError> {
+    let arr = top_member(b, key)?.ok_or(SpanError {
+        at: 0,
+        what: "the array member",
+    })?;
+    let elems = elements(b, arr)?;
+    let n = elems.len();
+    let mut edits = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !remove(i) {
+            i += 1;
+            continue;
+        }
+        let first = i;
+        while i < n && remove(i) {
+            i += 1;
+        }
+        let last = i - 1;
+        let range = if first > 0 {
+            elems[first - 1].end..elems[last].end
+        } else if i < n {
+            elems[0].start..elems[i].start
+        } else {
+            elems[0].start..elems[last].end
+        };
+        edits.push((range, Vec::new()));
+    }
+    Ok(splice(b, edits))
+}
+
 /// The indentation prefix of pretty-printed elements of the array spanning `arr` (the spaces after
 /// the last newline before its first element), or `None` for a compact or empty array.
 pub fn element_indent(b: &[u8], arr: Range<usize>) -> Result<Option<String>, SpanError> {
@@ -341,5 +380,39 @@ mod tests {
         }
         let deep = "[".repeat(100_000);
         assert!(value_at(deep.as_bytes(), 0).is_err());
+    }
+}
+
+#[cfg(test)]
+mod remove_tests {
+    use super::*;
+
+    #[test]
+    fn removing_what_was_appended_restores_the_bytes() {
+        let d = serde_json::json!({"digest": "sha256:x", "size": 1});
+        for original in [
+            &br#"{"manifests":[{"a":1},{"b":2}],"x":true}"#[..],
+            b"{\n  \"manifests\": [\n    {\"a\": 1}\n  ]\n}",
+            br#"{"manifests":[]}"#,
+        ] {
+            let grown = append_to_member(original, "manifests", &[&d, &d]).unwrap();
+            let n = elements(&grown, top_member(&grown, "manifests").unwrap().unwrap())
+                .unwrap()
+                .len();
+            let back = remove_from_member(&grown, "manifests", |i| i >= n - 2).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&back),
+                String::from_utf8_lossy(original)
+            );
+        }
+        let b = br#"{"manifests":[1,2,3,4]}"#;
+        let f = |keep: &[usize]| {
+            let out = remove_from_member(b, "manifests", |i| !keep.contains(&i)).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(f(&[1, 3]), r#"{"manifests":[2,4]}"#);
+        assert_eq!(f(&[0, 3]), r#"{"manifests":[1,4]}"#);
+        assert_eq!(f(&[]), r#"{"manifests":[]}"#);
+        assert_eq!(f(&[2]), r#"{"manifests":[3]}"#);
     }
 }

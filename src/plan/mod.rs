@@ -6,3 +6,4 @@ pub mod image;
 pub mod referrers;
 pub mod rewrite;
 pub mod scope;
+pub mod undo;

@@ -416,3 +416,53 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
     );
     o
 }
+
+/// Renders an undo report.
+pub fn undo(r: &super::UndoReport) -> String {
+    let mut o = String::new();
+    for i in &r.images {
+        let d = i.digest.as_ref().map(|d| d.short()).unwrap_or_default();
+        let _ = writeln!(o, "{}  {}  {}", sanitize(&i.reference), d, i.status);
+        if let Some(e) = &i.error {
+            let _ = writeln!(o, "  error: {}", sanitize(e));
+        }
+        for t in &i.tags_rewritten {
+            let _ = writeln!(o, "  referrers tag {}: our entries taken out", short_tag(t));
+        }
+        for t in &i.tags_deleted {
+            let _ = writeln!(
+                o,
+                "  referrers tag {}: deleted (referrify created it)",
+                short_tag(t)
+            );
+        }
+        for a in &i.artifacts_deleted {
+            let _ = writeln!(o, "  artifact {}: deleted", a.short());
+        }
+        for k in &i.artifacts_kept {
+            let _ = writeln!(
+                o,
+                "  artifact {}: kept: {}",
+                k.digest.short(),
+                sanitize(&k.message)
+            );
+        }
+    }
+    let s = &r.summary;
+    let _ = writeln!(
+        o,
+        "{} image{}: {} entr{} taken out of referrers tags, {} tag{} rewritten, {} deleted, {} artifact{} deleted, {} kept{}",
+        s.images,
+        plural(s.images),
+        s.removed_entries,
+        if s.removed_entries == 1 { "y" } else { "ies" },
+        s.tags_rewritten,
+        plural(s.tags_rewritten),
+        s.tags_deleted,
+        s.artifacts_deleted,
+        plural(s.artifacts_deleted),
+        s.artifacts_kept,
+        if r.dry_run { " (dry run: nothing written)" } else { "" }
+    );
+    o
+}

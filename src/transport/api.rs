@@ -98,6 +98,25 @@ impl Client {
         }))
     }
 
+    /// DELETEs a manifest by digest: `Ok(true)` deleted, `Ok(false)` not there, and an error
+    /// (405, or `UNSUPPORTED`) where the registry does not allow deletion.
+    pub async fn delete_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{digest}")).await;
+        let request = Request::new("DELETE", &url);
+        let resp = self
+            .send(Method::DELETE, url, repo, HeaderMap::new(), None)
+            .await?;
+        match resp.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.fail(resp, request).await),
+        }
+    }
+
     /// Whether a manifest exists (HEAD).
     pub async fn manifest_exists(
         &self,
