@@ -731,3 +731,19 @@ fn concurrent_requests_share_one_token_per_scope() {
         started.elapsed()
     );
 }
+
+/// A statement blob over the cap is refused while it streams (memory stays bounded), with an
+/// error that names the limit; a chunked body without Content-Length is cut off the same way.
+#[test]
+fn oversized_statement_blobs_are_refused() {
+    use referrify::transport::MAX_STATEMENT_BYTES;
+    let big = MAX_STATEMENT_BYTES + 1024;
+    let f = Fake::start(move |_, _, _, _| (200, vec![], vec![b' '; big]));
+    let d = Digest::sha256(b"statement");
+    let e = run(client(&f.addr, 1).get_blob("app", &d, MAX_STATEMENT_BYTES)).unwrap_err();
+    assert!(matches!(e, RegistryError::TooLarge { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&MAX_STATEMENT_BYTES.to_string()) || e.to_string().contains("MiB"),
+        "{e}"
+    );
+}

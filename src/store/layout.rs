@@ -24,7 +24,14 @@ pub struct LayoutStore {
     subjects: Mutex<BTreeMap<Digest, Option<Digest>>>,
     /// The image `resolve` found, for confirmation commands.
     resolved: Mutex<Option<Digest>>,
+    /// Referrers by subject, for the `index.json` bytes they were computed from (blobs never
+    /// change, so the same `index.json` means the same graph). One scan serves every subject
+    /// of an index with thousands of platforms.
+    referrer_map: Mutex<Option<(Vec<u8>, ReferrerMap)>>,
 }
+
+/// Manifests reachable from `index.json`, by the subject they name.
+type ReferrerMap = std::sync::Arc<BTreeMap<Digest, Vec<Descriptor>>>;
 
 impl LayoutStore {
     /// Opens the layout at `reference.dir`; fails when it is not an OCI layout.
@@ -40,6 +47,7 @@ impl LayoutStore {
             reference,
             subjects: Mutex::new(BTreeMap::new()),
             resolved: Mutex::new(None),
+            referrer_map: Mutex::new(None),
         };
         s.index_json()?;
         Ok(s)
@@ -213,8 +221,15 @@ impl LayoutStore {
         Ok(out)
     }
 
-    pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
-        let mut descriptors = Vec::new();
+    /// Every reachable manifest with a subject, by subject (cached per `index.json` content).
+    fn referrer_map(&self) -> Result<ReferrerMap, StoreError> {
+        let bytes = self.read_index_bytes()?;
+        if let Some((b, m)) = &*self.referrer_map.lock().unwrap_or_else(|e| e.into_inner()) {
+            if *b == bytes {
+                return Ok(m.clone());
+            }
+        }
+        let mut map: BTreeMap<Digest, Vec<Descriptor>> = BTreeMap::new();
         for d in self.reachable()? {
             if !media::is_manifest(&d.media_type) {
                 continue;
@@ -245,12 +260,23 @@ impl LayoutStore {
                     (s, d.artifact_type.clone().or(m.artifact_type))
                 }
             };
-            if subj.as_ref() == Some(subject) {
+            if let Some(subject) = subj {
                 let mut d = d;
                 d.artifact_type = d.artifact_type.or(artifact_type);
-                descriptors.push(d);
+                map.entry(subject).or_default().push(d);
             }
         }
+        let map = std::sync::Arc::new(map);
+        *self.referrer_map.lock().unwrap_or_else(|e| e.into_inner()) = Some((bytes, map.clone()));
+        Ok(map)
+    }
+
+    pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
+        let descriptors = self
+            .referrer_map()?
+            .get(subject)
+            .cloned()
+            .unwrap_or_default();
         Ok(ReferrersListing {
             listing: Listing::Layout {
                 listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
