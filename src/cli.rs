@@ -176,4 +176,9 @@ pub struct UndoArgs {
     /// Print what would be taken back; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// For one REF:TAG that `convert --index rewrite` moved: point the tag back to this original
+    /// index (the `indexRewrite.old` digest of the convert report). Refused unless the tag
+    /// points to exactly referrify's rewrite of that index.
+    #[arg(long, value_name = "DIGEST")]
+    pub restore_index: Option<String>,
 }

@@ -106,3 +106,44 @@ fn migrate_then_undo_leaves_the_registry_as_it_was() {
         assert_eq!(json(&again)["summary"]["artifactsDeleted"], 0);
     }
 }
+
+/// `convert --index rewrite` moved the tag to a new index; `undo --restore-index` proves the tag
+/// holds referrify's rewrite of the given index, moves it back, and takes back the rest.
+#[test]
+fn undo_restores_a_rewritten_index() {
+    for kind in RegistryKind::ALL {
+        let reg = Registry::start(kind);
+        let prefix = common::unique_repo("restore");
+        let repo = format!("{prefix}/app");
+        common::push_layout_raw(&reg, &LEGACY_MULTI.dir(), &repo, "1");
+        let before = common::snapshot(&reg, &format!("{prefix}/"));
+        let image = reg.reference(&format!("{repo}:1"));
+        let out =
+            common::cli::referrify(&["convert", "--index", "rewrite", "--format", "json", &image]);
+        assert_eq!(code(&out), 0, "{}", explain(&out));
+        let old = json(&out)["images"][0]["indexRewrite"]["old"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(old, LEGACY_MULTI.index);
+        assert_ne!(
+            common::snapshot(&reg, &format!("{prefix}/")),
+            before,
+            "the tag moved"
+        );
+
+        // Not the index it was rewritten from: refused, nothing changes.
+        let wrong = common::cli::referrify(&["undo", &image, "--restore-index", LEGACY_V1.index]);
+        assert_eq!(code(&wrong), 1, "{}", explain(&wrong));
+
+        let out =
+            common::cli::referrify(&["undo", &image, "--restore-index", &old, "--format", "json"]);
+        assert_eq!(code(&out), 0, "{}", explain(&out));
+        assert_eq!(json(&out)["images"][0]["indexRestored"], old.as_str());
+        assert_eq!(
+            common::snapshot(&reg, &format!("{prefix}/")),
+            before,
+            "{kind:?}: the tag points to the original index again, and nothing of ours is left"
+        );
+    }
+}

@@ -81,6 +81,32 @@ pub async fn run(ctx: &Context, args: &UndoArgs, out: &mut dyn Write) -> Exit {
                 images.append(&mut r);
             }
         }
+        [one] if args.restore_index.is_some() => {
+            let d = args.restore_index.as_deref().unwrap_or_default();
+            let old = match Digest::parse(d) {
+                Ok(d) => d,
+                Err(e) => return usage(format!("--restore-index: {e}")),
+            };
+            let r =
+                match ImageRef::parse(one) {
+                    Ok(ImageRef::Registry(r)) if r.tag.is_some() && r.digest.is_none() => r,
+                    Ok(_) => return usage(
+                        "--restore-index needs one registry image named by its tag (HOST/REPO:TAG)"
+                            .into(),
+                    ),
+                    Err(e) => return usage(e.to_string()),
+                };
+            match ctx.open(&ImageRef::Registry(r.clone())) {
+                Ok(Store::Registry(store)) => {
+                    images.extend(restore_then_undo(store, one, &old, args.dry_run).await)
+                }
+                Ok(Store::Layout(_)) => {}
+                Err(e) => images.push(failed(one, e.to_string())),
+            }
+        }
+        refs if args.restore_index.is_some() && refs.len() != 1 => {
+            return usage("--restore-index takes exactly one REF:TAG".into());
+        }
         refs => {
             if refs.is_empty() {
                 return usage("name images (HOST/REPO:TAG) or one registry (HOST[:PORT])".into());
@@ -280,6 +306,75 @@ async fn undo_repository(
         } else {
             "undone"
         };
+    }
+    out
+}
+
+/// `--restore-index`: proves the tag points to referrify's rewrite of `old` (rewriting `old` the
+/// way `convert --index rewrite` does gives exactly the tag's bytes), moves the tag back to
+/// `old`, then takes back the artifacts as for any image.
+async fn restore_then_undo(
+    store: RegistryStore,
+    text: &str,
+    old: &Digest,
+    dry_run: bool,
+) -> Vec<UndoImage> {
+    let tag = store.reference.tag.clone().unwrap_or_default();
+    let repo = store.reference.repository.clone();
+    let fail = |m: String| vec![failed(text, m)];
+    let current = match store.client.get_manifest(&repo, &tag).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return fail(format!("tag {tag} not found")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let original = match store.client.get_manifest(&repo, old.as_str()).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return fail(format!("the original index {old} is not in {repo}")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let media_type = crate::store::registry::body_media_type(&original.bytes)
+        .or(original.content_type.clone())
+        .unwrap_or_default();
+    let raw = planning::Raw {
+        bytes: original.bytes.clone(),
+        digest: original.digest.clone(),
+        media_type: media_type.clone(),
+    };
+    let wrapped = Store::Registry(store);
+    let img = match input::load_raw(&wrapped, raw.clone()).await {
+        Ok(Loaded::Index(img)) => img,
+        Ok(Loaded::Manifest(..)) => return fail(format!("{old} is not an image index")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let (convs, _) = planning::conversions(&img);
+    let refs: Vec<&Conversion> = convs.iter().collect();
+    let proven = match planning::rewritten_index(&img, &refs) {
+        Ok(Some(bytes)) => Digest::sha256(&bytes) == current.digest,
+        _ => false,
+    };
+    if !proven {
+        return fail(format!(
+            "tag {tag} points to {}, which is not referrify's rewrite of {old}; nothing restored",
+            current.digest
+        ));
+    }
+    let Store::Registry(store) = wrapped else {
+        return Vec::new();
+    };
+    let mut out = if dry_run {
+        Vec::new()
+    } else {
+        match store.put_tag(&tag, &media_type, &original.bytes).await {
+            Ok(()) => Vec::new(),
+            Err(e) => return fail(format!("moving tag {tag} back to {old}: {e}")),
+        }
+    };
+    out.extend(undo_repository(store, vec![(text.to_string(), Some(raw))], dry_run).await);
+    for r in &mut out {
+        r.index_restored = Some(old.clone());
+        if r.error.is_none() {
+            r.status = if dry_run { "planned" } else { "undone" };
+        }
     }
     out
 }

@@ -435,35 +435,51 @@ pub fn plan(
         .map(|i| i.expect("every conversion planned"))
         .collect();
     if let Some(img) = rewrite {
-        let updates: Vec<EntryUpdate> = convs
+        let usable: Vec<&Conversion> = convs
             .iter()
             .zip(&out.items)
-            .filter(|(c, it)| c.created && it.blocked.is_none())
-            .map(|(c, _)| EntryUpdate {
-                position: c.source_position,
-                digest: c.artifact.digest.clone(),
-                size: c.artifact.bytes.len() as u64,
-                media_type: img
-                    .view
-                    .manifests
-                    .get(c.source_position)
-                    .filter(|d| d.media_type != media::OCI_MANIFEST)
-                    .map(|_| media::OCI_MANIFEST.to_string()),
-            })
+            .filter(|(_, it)| it.blocked.is_none())
+            .map(|(c, _)| c)
             .collect();
-        if !updates.is_empty() {
-            let bytes = rewrite::rewrite_index(&img.index.bytes, &updates)?;
+        if let Some(bytes) = rewritten_index(img, &usable)? {
             let digest = Digest::sha256(&bytes);
-            if digest != img.index.digest {
-                out.rewrite = Some((img.index.digest.clone(), digest.clone()));
-                out.actions.push(Action::PutIndex {
-                    old: img.index.digest.clone(),
-                    digest,
-                    bytes,
-                    media_type: img.index.media_type.clone(),
-                });
-            }
+            out.rewrite = Some((img.index.digest.clone(), digest.clone()));
+            out.actions.push(Action::PutIndex {
+                old: img.index.digest.clone(),
+                digest,
+                bytes,
+                media_type: img.index.media_type.clone(),
+            });
         }
     }
     Ok(out)
+}
+
+/// The index `--index rewrite` makes of `img`: the entries of the created conversions repointed
+/// to their artifacts, every other byte kept. `None` when nothing changes. Also what `undo
+/// --restore-index` checks a tag against, to prove it points to referrify's rewrite.
+pub fn rewritten_index(
+    img: &LoadedImage,
+    convs: &[&Conversion],
+) -> Result<Option<Vec<u8>>, rewrite::RewriteError> {
+    let updates: Vec<EntryUpdate> = convs
+        .iter()
+        .filter(|c| c.created)
+        .map(|c| EntryUpdate {
+            position: c.source_position,
+            digest: c.artifact.digest.clone(),
+            size: c.artifact.bytes.len() as u64,
+            media_type: img
+                .view
+                .manifests
+                .get(c.source_position)
+                .filter(|d| d.media_type != media::OCI_MANIFEST)
+                .map(|_| media::OCI_MANIFEST.to_string()),
+        })
+        .collect();
+    if updates.is_empty() {
+        return Ok(None);
+    }
+    let bytes = rewrite::rewrite_index(&img.index.bytes, &updates)?;
+    Ok((Digest::sha256(&bytes) != img.index.digest).then_some(bytes))
 }

@@ -546,6 +546,9 @@ pub struct UndoImage {
     pub artifacts_deleted: Vec<Digest>,
     /// Artifact manifests the registry would not delete.
     pub artifacts_kept: Vec<Problem>,
+    /// With `--restore-index`: the original index the tag points to again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index_restored: Option<Digest>,
 }
 
 /// Totals of `undo`.
