@@ -111,19 +111,48 @@ pub struct ConvertArgs {
     pub no_verify: bool,
 }
 
+/// Which repositories and tags a registry-wide command takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScopeArgs {
+    /// Only repositories under these prefixes (repeatable). `team/` takes everything below
+    /// team/; `team/app` takes team/app and team/app/*. Without catalog access, the
+    /// repositories to take.
+    #[arg(long = "repo", value_name = "PREFIX")]
+    pub repos: Vec<String>,
+    /// Only tags matching this regular expression (unanchored; write ^...$ to anchor).
+    #[arg(long, value_name = "REGEX")]
+    pub tags: Option<String>,
+}
+
+impl ScopeArgs {
+    /// The selection these options make (`shard`: migrate's `--shard`).
+    pub fn selection(
+        &self,
+        shard: Option<crate::plan::scope::Shard>,
+    ) -> Result<crate::plan::scope::Selection, String> {
+        let tags = self
+            .tags
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| format!("--tags: {e}"))?;
+        Ok(crate::plan::scope::Selection {
+            prefixes: self.repos.clone(),
+            tags,
+            shard,
+        })
+    }
+}
+
 /// `referrify check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Images to check, or one registry (HOST[:PORT]) to check every image of.
     #[command(flatten)]
     pub targets: Targets,
-    /// Registry-wide: only repositories under these prefixes (repeatable); without catalog
-    /// access, the repositories to check.
-    #[arg(long = "repo", value_name = "PREFIX")]
-    pub repos: Vec<String>,
-    /// Registry-wide: only tags matching this regular expression.
-    #[arg(long, value_name = "REGEX")]
-    pub tags: Option<String>,
+    /// Registry-wide: which repositories and tags.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Registry-wide: also read every in-toto statement and check its subject (more requests).
     #[arg(long)]
     pub statements: bool,
@@ -138,14 +167,9 @@ pub struct MigrateArgs {
     /// The registry: HOST[:PORT].
     #[arg(value_name = "REGISTRY")]
     pub registry: String,
-    /// Only repositories under these prefixes (repeatable). `team/` takes everything below
-    /// team/; `team/app` takes team/app and team/app/*. Without catalog access, the
-    /// repositories to take.
-    #[arg(long = "repo", value_name = "PREFIX")]
-    pub repos: Vec<String>,
-    /// Only tags matching this regular expression (unanchored; write ^...$ to anchor).
-    #[arg(long, value_name = "REGEX")]
-    pub tags: Option<String>,
+    /// Which repositories and tags.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Print the plan per repository and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -167,12 +191,9 @@ pub struct UndoArgs {
     /// Images (HOST[:PORT]/REPO[:TAG|@DIGEST]), or one registry (HOST[:PORT]) for all its images.
     #[arg(value_name = "REF|REGISTRY", required = true)]
     pub refs: Vec<String>,
-    /// Registry-wide: only repositories under these prefixes (repeatable).
-    #[arg(long = "repo", value_name = "PREFIX")]
-    pub repos: Vec<String>,
-    /// Registry-wide: only tags matching this regular expression.
-    #[arg(long, value_name = "REGEX")]
-    pub tags: Option<String>,
+    /// Registry-wide: which repositories and tags.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Print what would be taken back; write nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -36,7 +36,7 @@ pub async fn run(
     refs: Vec<(String, ImageRef)>,
     out: &mut dyn Write,
 ) -> Exit {
-    if !args.repos.is_empty() || args.tags.is_some() {
+    if !args.scope.repos.is_empty() || args.scope.tags.is_some() {
         eprintln!("referrify: --repo and --tags select from a registry: name one registry (HOST[:PORT]) instead of images");
         return Exit::Usage;
     }
@@ -479,18 +479,13 @@ pub async fn run_registry(
     out: &mut dyn Write,
 ) -> Exit {
     let g = &ctx.global;
-    let tags = match args.tags.as_deref().map(regex::Regex::new).transpose() {
-        Ok(t) => t,
+    let selection = match args.scope.selection(None) {
+        Ok(s) => Arc::new(s),
         Err(e) => {
-            eprintln!("referrify: --tags: {e}");
+            eprintln!("referrify: {e}");
             return Exit::Usage;
         }
     };
-    let selection = Arc::new(Selection {
-        prefixes: args.repos.clone(),
-        tags,
-        shard: None,
-    });
     let client = match ctx.registry_client(&registry) {
         Ok(c) => c,
         Err(e) => {

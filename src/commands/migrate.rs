@@ -44,15 +44,10 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
             args.registry
         ));
     };
-    let tags = match args.tags.as_deref().map(regex::Regex::new).transpose() {
-        Ok(t) => t,
-        Err(e) => return usage(format!("--tags: {e}")),
+    let selection = match args.scope.selection(args.shard) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return usage(e),
     };
-    let selection = Arc::new(Selection {
-        prefixes: args.repos.clone(),
-        tags,
-        shard: args.shard,
-    });
     let state = match &args.state {
         Some(p) => match State::open(p, &registry, args.dry_run) {
             Ok(s) => s,

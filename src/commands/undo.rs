@@ -13,7 +13,6 @@ use crate::model::digest::Digest;
 use crate::model::reference::{parse_registry, ImageRef};
 use crate::plan::image::{self as planning, Conversion, Listing};
 use crate::plan::referrers::fallback_tag;
-use crate::plan::scope::Selection;
 use crate::plan::undo::{unmerge, TagUndo};
 use crate::report::{Problem, UndoImage, UndoReport, UndoSummary, SCHEMA_VERSION};
 use crate::store::registry::RegistryStore;
@@ -34,15 +33,10 @@ pub async fn run(ctx: &Context, args: &UndoArgs, out: &mut dyn Write) -> Exit {
     match args.refs.as_slice() {
         [one] if parse_registry(one).is_some() => {
             let registry = parse_registry(one).unwrap_or_default();
-            let tags = match args.tags.as_deref().map(regex::Regex::new).transpose() {
-                Ok(t) => t,
-                Err(e) => return usage(format!("--tags: {e}")),
+            let selection = match args.scope.selection(None) {
+                Ok(s) => Arc::new(s),
+                Err(e) => return usage(e),
             };
-            let selection = Arc::new(Selection {
-                prefixes: args.repos.clone(),
-                tags,
-                shard: None,
-            });
             let client = match ctx.registry_client(&registry) {
                 Ok(c) => c,
                 Err(e) => return usage(e.to_string()),

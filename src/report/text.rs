@@ -212,11 +212,7 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
     for repo in &r.repositories {
         let mut s = CoverageSummary::default();
         s.add(repo);
-        let states: Vec<String> = s
-            .states
-            .iter()
-            .map(|(k, n)| format!("{}={n}", k.as_str()))
-            .collect();
+        let states = state_counts(&s);
         let _ = writeln!(
             o,
             "{:<40} {:>6} {:>9} {:>7} {:>5}  {}",
@@ -249,11 +245,7 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         check_images(&mut o, &gaps, verbose);
     }
     let s = &r.summary;
-    let states: Vec<String> = s
-        .states
-        .iter()
-        .map(|(k, n)| format!("{}={n}", k.as_str()))
-        .collect();
+    let states = state_counts(s);
     let _ = writeln!(
         o,
         "\n{} repositor{}, {} image{}; states: {}",
@@ -269,6 +261,14 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
     );
     coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
     o
+}
+
+/// `state=count` for each state with platforms, in state order.
+fn state_counts(s: &CoverageSummary) -> Vec<String> {
+    s.states
+        .iter()
+        .map(|(k, n)| format!("{}={n}", k.as_str()))
+        .collect()
 }
 
 /// Renders the per-platform table of each image (`all`: covered platforms too).
