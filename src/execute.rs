@@ -36,6 +36,8 @@ pub struct Outcome {
     pub index_pushed: Option<Digest>,
     /// Tags moved to the new index.
     pub tags_moved: Vec<String>,
+    /// Referrers tags a conditional write found changed by another writer (not written).
+    pub tags_changed: Vec<String>,
 }
 
 /// Carries out `plan` in order and stops at the first failure (later steps depend on earlier
@@ -58,6 +60,7 @@ enum Done {
     Blob,
     Manifest(Digest),
     Tag(String, bool),
+    TagChanged(String),
     Layout(usize),
     Index(Digest, Vec<String>),
 }
@@ -93,6 +96,7 @@ async fn run_actions(
                             out.pushed.push(d);
                         }
                         Done::Tag(t, created) => out.tags_written.push((t, created)),
+                        Done::TagChanged(t) => out.tags_changed.push(t),
                         Done::Layout(k) => out.layout_entries_added += k,
                         Done::Index(d, moved) => {
                             out.index_pushed = Some(d);
@@ -135,8 +139,12 @@ async fn run_one(store: &Store, action: &Action, tags: &[String]) -> Result<Done
             let Store::Registry(r) = store else {
                 return Err(wrong_store("referrers tag"));
             };
-            r.put_tag(tag, media::OCI_INDEX, bytes).await?;
-            Ok(Done::Tag(tag.clone(), *creates_tag))
+            match r.put_tag(tag, media::OCI_INDEX, bytes).await {
+                // Another writer changed the tag since we read it, and the registry refused to
+                // let us overwrite that: merged again after the read-back (`remerge`).
+                Err(StoreError::Changed(_)) => Ok(Done::TagChanged(tag.clone())),
+                r => r.map(|()| Done::Tag(tag.clone(), *creates_tag)),
+            }
         }
         Action::AddToLayoutIndex { descriptors } => {
             let Store::Layout(l) = store else {
@@ -295,7 +303,10 @@ pub async fn remerge(store: &Store, lost: &[Conversion]) -> Result<usize, StoreE
     let mut written = 0;
     for subject in subjects {
         let listing = store.referrers(subject).await?;
-        let crate::plan::image::Listing::Tag { existing, listed } = listing.listing else {
+        let crate::plan::image::Listing::Tag {
+            existing, listed, ..
+        } = listing.listing
+        else {
             continue;
         };
         let adds: Vec<serde_json::Value> = lost
@@ -306,9 +317,17 @@ pub async fn remerge(store: &Store, lost: &[Conversion]) -> Result<usize, StoreE
         if let Some(bytes) = crate::plan::referrers::merge(existing.as_deref(), subject, &adds)
             .map_err(|e| StoreError::Conflict(e.to_string()))?
         {
-            r.put_tag(&fallback_tag(subject), media::OCI_INDEX, &bytes)
-                .await?;
-            written += 1;
+            match r
+                .put_tag(&fallback_tag(subject), media::OCI_INDEX, &bytes)
+                .await
+            {
+                // Changed again since this read: the next round reads and merges again.
+                Err(StoreError::Changed(_)) => {}
+                res => {
+                    res?;
+                    written += 1;
+                }
+            }
         }
     }
     Ok(written)

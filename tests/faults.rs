@@ -59,6 +59,12 @@ struct St {
     rules: Arc<Vec<Rule>>,
     seen: Arc<Mutex<Seen>>,
     other: String,
+    /// Added to every request.
+    delay: Duration,
+    /// Honour `If-Match` / `If-None-Match: *` on manifest PUTs, as distribution 2.8 and ferro do
+    /// not: a registry with conditional writes, in front of a real one. Checked and written
+    /// under one lock, so two conditional writes cannot both pass.
+    conditional: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// What the other host received: path and `Authorization` header.
@@ -158,6 +164,44 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
     if let Some(Fault::Stall(d)) = &fault {
         tokio::time::sleep(*d).await;
     }
+    if !st.delay.is_zero() {
+        tokio::time::sleep(st.delay).await;
+    }
+    let _serial = match &st.conditional {
+        Some(lock) if method == "PUT" && pq.contains("/manifests/") => Some(lock.lock().await),
+        _ => None,
+    };
+    if _serial.is_some() {
+        let if_match = headers
+            .get("if-match")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let if_none = headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some("*");
+        if if_match.is_some() || if_none {
+            let backend = st.backend.clone();
+            let path = pq.clone();
+            let (cur, ch, _) = tokio::task::spawn_blocking(move || {
+                let mut h = HeaderMap::new();
+                h.insert("accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json".parse().unwrap());
+                forward_blocking(&backend, "HEAD", &path, &h, b"")
+            })
+            .await
+            .unwrap();
+            let now = ch
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(|d| format!("\"{d}\""));
+            let refused = match (&if_match, if_none) {
+                (Some(want), _) => cur != 200 || now.as_deref() != Some(want.as_str()),
+                (None, true) => cur == 200,
+                _ => false,
+            };
+            if refused {
+                st.seen.lock().unwrap().log.push(format!("{key} 412"));
+                return respond(412, HeaderMap::new(), Body::from("precondition failed"));
+            }
+        }
+    }
     match fault {
         Some(Fault::Status(code, retry_after)) => {
             let mut h = HeaderMap::new();
@@ -230,6 +274,17 @@ impl FaultProxy {
     /// A proxy in front of `reg`'s real server, with `rules`; the "other host" serves what the
     /// registry serves (with `reg`'s credentials, never the client's) and records what it got.
     fn start(reg: &Registry, rules: Vec<Rule>) -> FaultProxy {
+        Self::start_with(reg, rules, Duration::ZERO, false)
+    }
+
+    /// [`FaultProxy::start`] with a delay on every request and, with `conditional`, conditional
+    /// manifest writes.
+    fn start_with(
+        reg: &Registry,
+        rules: Vec<Rule>,
+        delay: Duration,
+        conditional: bool,
+    ) -> FaultProxy {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .enable_all()
@@ -250,6 +305,8 @@ impl FaultProxy {
             rules: Arc::new(rules),
             seen: seen.clone(),
             other: other_addr,
+            delay,
+            conditional: conditional.then(Arc::default),
         };
         rt.spawn(async move {
             let app = axum::Router::new().fallback(handle).with_state(st);
@@ -606,4 +663,49 @@ fn a_body_with_the_wrong_digest_is_reported_and_never_pushed() {
     // Retried like any broken read, then given up: --retries 3 attempts at most.
     let reads = proxy.count("GET *manifests/sha256:a5");
     assert!((1..=3).contains(&reads), "{reads}");
+}
+
+/// On a registry that honours conditional writes (this proxy in front of distribution), two
+/// concurrent writers of one referrers tag: the loser's `If-Match` write is refused (412) instead
+/// of overwriting the winner's entry, and it merges again; both entries end up in the tag.
+#[test]
+fn conditional_writes_refuse_a_lost_update_and_the_loser_merges_again() {
+    let reg = Registry::distribution();
+    let proxy = FaultProxy::start_with(&reg, Vec::new(), Duration::from_millis(25), true);
+    let mut refused = 0;
+    for round in 0..3 {
+        let repo = common::unique_repo("cond");
+        common::push_layout_raw(&reg, &common::fixtures::LEGACY_V1.dir(), &repo, "v1");
+        common::push_layout_raw(&reg, &common::fixtures::LEGACY_V02.dir(), &repo, "v02");
+        let spawn = |tag: &str| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
+                .args(["convert", &format!("{}/{repo}:{tag}", proxy.addr)])
+                .env("DOCKER_CONFIG", "/nonexistent")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn("v1"), spawn("v02"));
+        for o in [a, b].map(|c| c.wait_with_output().unwrap()) {
+            assert_eq!(o.status.code(), Some(0), "round {round}: {}", explain(&o));
+        }
+        let v = common::http_get_json(
+            &reg,
+            &format!("/v2/{repo}/manifests/sha256-{}", &AMD64[7..]),
+            "application/vnd.oci.image.index.v1+json",
+        );
+        assert_eq!(
+            v["manifests"].as_array().unwrap().len(),
+            2,
+            "round {round}: {v}"
+        );
+    }
+    refused += proxy.log().iter().filter(|l| l.ends_with(" 412")).count();
+    assert!(
+        refused > 0,
+        "the race never reached the conditional write: {:#?}",
+        proxy.log()
+    );
+    eprintln!("3 rounds: {refused} conditional write(s) refused with 412, no entry lost");
 }

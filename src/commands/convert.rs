@@ -325,7 +325,10 @@ pub async fn convert_images(
         (planned_writes(&plan), None, None)
     } else {
         let (outcome, err) = execute::run(store, &plan, tags, observer).await;
-        if err.is_none() && opts.verify && !outcome.tags_written.is_empty() {
+        if err.is_none()
+            && opts.verify
+            && (!outcome.tags_written.is_empty() || !outcome.tags_changed.is_empty())
+        {
             // Another writer that read a referrers tag before our write lands its own write
             // within about the time ours took from read to write; read back after that, so its
             // write, if it dropped our entries, is seen and repaired.

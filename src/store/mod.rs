@@ -26,6 +26,9 @@ pub enum StoreError {
     /// The store changed under us in a way that makes a planned write unsafe.
     #[error("{0}")]
     Conflict(String),
+    /// A conditional write was refused (HTTP 412): the tag changed since it was read.
+    #[error("{0} changed since it was read (HTTP 412); not overwritten")]
+    Changed(String),
     /// Something that must exist does not.
     #[error("{0} not found")]
     NotFound(String),

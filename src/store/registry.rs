@@ -7,6 +7,7 @@ use crate::model::media;
 use crate::model::reference::RegistryRef;
 use crate::plan::image::{Listing, Raw};
 use crate::plan::referrers::{fallback_tag, read_tag_index};
+use crate::transport::error::RegistryError;
 use crate::transport::{Client, Referrers};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,6 +23,9 @@ pub struct RepoState {
     /// Held from the `HEAD` that found a shared blob missing until this repository's upload of
     /// it ends: other repositories wait for it, then mount instead of uploading too.
     establishing: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
+    /// Per referrers tag read: its `ETag` (`None`: the tag did not exist), for a conditional
+    /// write of what was merged from that read.
+    etags: Mutex<HashMap<String, Option<String>>>,
 }
 
 /// What is known about a whole registry in a run.
@@ -189,7 +193,12 @@ impl RegistryStore {
             }
         }
         let tag = fallback_tag(subject);
-        let Some(f) = self.client.get_manifest(self.repo(), &tag).await? else {
+        let fetched = self.client.get_manifest(self.repo(), &tag).await?;
+        lock(&self.repo_state.etags).insert(
+            tag.clone(),
+            fetched.as_ref().map(|f| f.etag.clone().unwrap_or_default()),
+        );
+        let Some(f) = fetched else {
             return Ok(ReferrersListing {
                 listing: Listing::Tag {
                     existing: None,
@@ -264,17 +273,31 @@ impl RegistryStore {
         Ok(())
     }
 
-    /// PUTs manifest bytes under a tag.
+    /// PUTs manifest bytes under a tag. A referrers tag read before is written conditionally:
+    /// `If-Match` its `ETag`, or `If-None-Match: *` where it did not exist (registries that
+    /// honour these refuse a write over another writer's; distribution 2.8 and ferro ignore them).
     pub async fn put_tag(
         &self,
         tag: &str,
         media_type: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.client
-            .put_manifest(self.repo(), tag, media_type, bytes)
-            .await?;
-        Ok(())
+        let read = lock(&self.repo_state.etags).remove(tag);
+        let condition = match &read {
+            Some(Some(etag)) if !etag.is_empty() => Some(("if-match", etag.as_str())),
+            Some(None) => Some(("if-none-match", "*")),
+            _ => None,
+        };
+        match self
+            .client
+            .put_manifest_if(self.repo(), tag, media_type, bytes, condition)
+            .await
+        {
+            Err(RegistryError::Status { status: 412, .. }) => {
+                Err(StoreError::Changed(format!("tag {tag}")))
+            }
+            r => r.map(|_| ()).map_err(Into::into),
+        }
     }
 
     /// The digest a tag points to now (`None`: no such tag).

@@ -18,6 +18,8 @@ pub struct Fetched {
     pub digest: Digest,
     /// `Content-Type`, without parameters.
     pub content_type: Option<String>,
+    /// `ETag`, for a conditional write of the same reference.
+    pub etag: Option<String>,
 }
 
 /// What a manifest PUT returned.
@@ -73,6 +75,11 @@ impl Client {
             return Err(self.fail(resp, request).await);
         }
         let content_type = content_type(resp.headers());
+        let etag = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let header_digest = resp
             .headers()
             .get("docker-content-digest")
@@ -95,6 +102,7 @@ impl Client {
             digest: Digest::sha256(&bytes),
             bytes,
             content_type,
+            etag,
         }))
     }
 
@@ -143,9 +151,29 @@ impl Client {
         media_type: &str,
         bytes: &[u8],
     ) -> Result<Pushed, RegistryError> {
+        self.put_manifest_if(repo, reference, media_type, bytes, None)
+            .await
+    }
+
+    /// [`Client::put_manifest`] with a precondition header (`If-Match: <etag>`, or
+    /// `If-None-Match: *` for a reference that did not exist); a registry that honours it answers
+    /// 412 when the reference changed since it was read.
+    pub async fn put_manifest_if(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        condition: Option<(&'static str, &str)>,
+    ) -> Result<Pushed, RegistryError> {
         let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
         let request = Request::new("PUT", &url);
         let mut h = HeaderMap::new();
+        if let Some((name, value)) = condition {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        }
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_str(media_type).map_err(|_| RegistryError::Protocol {
