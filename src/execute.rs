@@ -125,10 +125,29 @@ async fn run_one(store: &Store, action: &Action, tags: &[String]) -> Result<Done
             Ok(Done::Blob)
         }
         Action::PutManifest { digest, bytes, .. } => {
-            store
-                .put_manifest(digest, media::OCI_MANIFEST, bytes)
-                .await?;
-            Ok(Done::Manifest(digest.clone()))
+            let mut attempt = 0;
+            loop {
+                match store.put_manifest(digest, media::OCI_MANIFEST, bytes).await {
+                    // Another writer uploading the `{}` blob into this repository at the same
+                    // moment can leave it unreadable for a moment (distribution 2.8 answers
+                    // MANIFEST_BLOB_UNKNOWN): upload it again and retry.
+                    Err(e) if attempt < 3 && e.to_string().contains("MANIFEST_BLOB_UNKNOWN") => {
+                        attempt += 1;
+                        tracing::debug!(%digest, attempt, "config blob not yet readable; uploading it again");
+                        tokio::time::sleep(Duration::from_millis(
+                            100 * attempt + fastrand::u64(0..100),
+                        ))
+                        .await;
+                        let empty = Digest::parse(media::EMPTY_JSON_DIGEST).expect("constant");
+                        // Its own failure (a concurrent upload) is not fatal: the PUT is retried.
+                        let _ = store.reupload_blob(&empty, media::EMPTY_JSON).await;
+                    }
+                    r => {
+                        r?;
+                        return Ok(Done::Manifest(digest.clone()));
+                    }
+                }
+            }
         }
         Action::PutReferrersTag {
             tag,

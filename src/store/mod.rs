@@ -108,6 +108,14 @@ impl Store {
         }
     }
 
+    /// Uploads a blob even where it is believed to be there already.
+    pub async fn reupload_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        match self {
+            Store::Registry(r) => r.reupload_blob(digest, bytes).await,
+            Store::Layout(l) => l.put_blob(digest, bytes).await,
+        }
+    }
+
     /// Stores a blob.
     pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         dispatch!(self, s => s.put_blob(digest, bytes).await)

@@ -224,6 +224,17 @@ impl RegistryStore {
         }
     }
 
+    pub(super) async fn reupload_blob(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_blob(self.repo(), digest, bytes, None)
+            .await?;
+        Ok(())
+    }
+
     pub(super) async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         if lock(&self.repo_state.blobs).contains(digest) {
             return Ok(());
