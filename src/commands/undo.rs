@@ -4,7 +4,6 @@
 //! stay byte for byte), deletes a referrers tag only when referrify created it and it then holds
 //! nothing, and deletes the artifact manifests where the registry allows deletion.
 
-use super::convert::failed as failed_image;
 use super::Context;
 use crate::cli::UndoArgs;
 use crate::exit::Exit;
@@ -195,9 +194,7 @@ async fn undo_repository(
                 }
             }
             Ok(Loaded::Manifest(raw, _)) => rep.digest = Some(raw.digest),
-            Err(e) => {
-                rep.error = Some(failed_image(&text, e.to_string()).error.unwrap_or_default())
-            }
+            Err(e) => rep.error = Some(e.to_string()),
         }
         out.push(rep);
     }
