@@ -1,15 +1,16 @@
-//! Reads a registry for registry-wide commands: the repositories to take (catalog pages as they
-//! arrive, or the `--repo` names where the registry has no catalog for us), and each
-//! repository's images (its tags, resolved once, grouped by digest).
+//! The one registry walk every registry-wide command takes: the repositories (catalog pages as
+//! they arrive, or the `--repo` names where the registry has no catalog for us), a bounded number
+//! of them worked on at once, and each repository's images (its tags, resolved once, grouped by
+//! digest).
 
-use crate::plan::image::Raw;
+use crate::model::image::Raw;
 use crate::plan::scope::Selection;
-use crate::store::registry::{body_media_type, RegistryStore};
-use crate::store::StoreError;
-use crate::transport::listing::Cursor;
-use crate::transport::Client;
+use crate::store::registry::RegistryStore;
+use crate::store::{Catalog, Cursor, Store, StoreError, Stores, MAX_CATALOG_PAGES};
 use futures_util::future::join_all;
-use std::collections::HashSet;
+use futures_util::{Stream, StreamExt as _};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -25,14 +26,55 @@ pub enum Found {
 /// Streams the repositories `selection` takes, in catalog order. Memory stays flat however large
 /// the catalog: pages are read only as fast as the repositories are taken off the stream.
 pub fn repositories(
-    client: Client,
+    catalog: impl Into<Catalog>,
     selection: Arc<Selection>,
-) -> impl futures_util::Stream<Item = Found> {
-    let rx = catalog_channel(client, selection);
+) -> impl Stream<Item = Found> {
+    let rx = catalog_channel(catalog.into(), selection);
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) })
 }
 
-fn catalog_channel(client: Client, selection: Arc<Selection>) -> mpsc::Receiver<Found> {
+/// Repositories worked on at once: enough to keep every request slot (`jobs`) busy while each
+/// waits on its own round trips, few enough that memory stays flat.
+pub fn in_flight(jobs: usize) -> usize {
+    (jobs.max(1) * 4).max(8)
+}
+
+/// What the walk yields: one result per repository, or why the catalog stopped.
+pub enum Walked<T> {
+    /// `work`'s result for one repository.
+    Repository(T),
+    /// The catalog could not be read (further): the results before it stand.
+    CatalogFailed(String),
+}
+
+/// Runs `work` on every repository `selection` takes, [`in_flight`]`(jobs)` at a time, yielding
+/// results as they finish.
+pub fn each_repository<'a, T, F, Fut>(
+    catalog: Catalog,
+    selection: Arc<Selection>,
+    jobs: usize,
+    work: F,
+) -> impl Stream<Item = Walked<T>> + 'a
+where
+    F: Fn(String) -> Fut + 'a,
+    Fut: Future<Output = T> + 'a,
+    T: 'a,
+{
+    let work = Arc::new(work);
+    repositories(catalog, selection)
+        .map(move |found| {
+            let work = work.clone();
+            async move {
+                match found {
+                    Found::Repository(name) => Walked::Repository(work(name).await),
+                    Found::Failed(e) => Walked::CatalogFailed(e),
+                }
+            }
+        })
+        .buffer_unordered(in_flight(jobs))
+}
+
+fn catalog_channel(client: Catalog, selection: Arc<Selection>) -> mpsc::Receiver<Found> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut cursor = Cursor::Start;
@@ -40,7 +82,7 @@ fn catalog_channel(client: Client, selection: Arc<Selection>) -> mpsc::Receiver<
         let mut pages = 0usize;
         let mut guessed = false;
         loop {
-            let page = match client.catalog_page(&cursor).await {
+            let page = match client.page(&cursor).await {
                 Ok(Some(p)) => p,
                 Ok(None) if pages == 0 => {
                     let names = selection.named_repositories();
@@ -105,17 +147,14 @@ fn catalog_channel(client: Client, selection: Arc<Selection>) -> mpsc::Receiver<
                         .await;
                     return;
                 }
-                Cursor::Url(_) | Cursor::Guess(_)
-                    if pages < crate::transport::listing::MAX_PAGES =>
-                {
+                Cursor::Url(_) | Cursor::Guess(_) if pages < MAX_CATALOG_PAGES => {
                     guessed = matches!(page.next, Cursor::Guess(_));
                     cursor = page.next;
                 }
                 Cursor::Url(_) | Cursor::Guess(_) => {
                     let _ = tx
                         .send(Found::Failed(format!(
-                            "the catalog has more than {} pages; stopped there",
-                            crate::transport::listing::MAX_PAGES
+                            "the catalog has more than {MAX_CATALOG_PAGES} pages; stopped there"
                         )))
                         .await;
                     return;
@@ -143,42 +182,64 @@ pub struct TagProblem {
     pub message: String,
 }
 
+/// A repository's images, and the tags that could not be read.
+pub struct RepositoryImages {
+    /// One per distinct digest.
+    pub images: Vec<TaggedImage>,
+    /// Tags that could not be read.
+    pub problems: Vec<TagProblem>,
+}
+
+/// Opens one repository of `registry` and reads its images (see [`images`]); the error says why
+/// the repository could not be read at all.
+pub async fn repository(
+    stores: &Stores,
+    registry: &str,
+    name: &str,
+    selection: &Selection,
+) -> Result<(Store, RepositoryImages), String> {
+    let store = stores
+        .repository(registry, name)
+        .map_err(|e| e.to_string())?;
+    match images(&store, selection).await {
+        Ok(Some((images, problems))) => Ok((store.into(), RepositoryImages { images, problems })),
+        Ok(None) => Err(format!("repository {name} not found")),
+        Err(e) => Err(format!("listing tags: {e}")),
+    }
+}
+
 /// The images of a repository: every tag `selection` takes, read once; tags with the same
 /// digest give one image. `Ok(None)`: the repository does not exist.
 pub async fn images(
     store: &RegistryStore,
     selection: &Selection,
 ) -> Result<Option<(Vec<TaggedImage>, Vec<TagProblem>)>, StoreError> {
-    let repo = &store.reference.repository;
-    let Some(tags) = store.client.tags(repo).await? else {
+    let Some(tags) = store.tags().await? else {
         return Ok(None);
     };
     let tags: Vec<String> = tags
         .into_iter()
         .filter(|t| selection.takes_tag(t))
         .collect();
-    let fetched = join_all(tags.iter().map(|t| store.client.get_manifest(repo, t))).await;
+    let fetched = join_all(tags.iter().map(|t| store.read(t))).await;
     let mut out: Vec<TaggedImage> = Vec::new();
+    let mut by_digest = HashMap::new();
     let mut problems = Vec::new();
     for (tag, f) in tags.into_iter().zip(fetched) {
         match f {
-            Ok(Some(f)) => {
-                if let Some(i) = out.iter_mut().find(|i| i.raw.digest == f.digest) {
-                    i.tags.push(tag);
-                    continue;
+            Ok(Some(raw)) => match by_digest.get(&raw.digest) {
+                Some(&i) => {
+                    let image: &mut TaggedImage = &mut out[i];
+                    image.tags.push(tag);
                 }
-                let media_type = body_media_type(&f.bytes)
-                    .or(f.content_type)
-                    .unwrap_or_default();
-                out.push(TaggedImage {
-                    raw: Raw {
-                        bytes: f.bytes,
-                        digest: f.digest,
-                        media_type,
-                    },
-                    tags: vec![tag],
-                });
-            }
+                None => {
+                    by_digest.insert(raw.digest.clone(), out.len());
+                    out.push(TaggedImage {
+                        raw,
+                        tags: vec![tag],
+                    });
+                }
+            },
             // Deleted between the listing and the read: nothing to do.
             Ok(None) => {}
             Err(e) => problems.push(TagProblem {

@@ -1,13 +1,13 @@
 //! Byte-exactness: the golden vectors of formats.md §5 and the real BuildKit v0.32.2 fixtures.
 
-use referrify::input::{self, Loaded};
+use referrify::engine::load::{self as input, Loaded};
 use referrify::model::digest::Digest;
 use referrify::model::document::{Descriptor, Document};
 use referrify::model::reference::LayoutRef;
+use referrify::model::referrers::{merge, referrer_descriptor};
+use referrify::model::rewrite::{rewrite_index, EntryUpdate};
 use referrify::plan::artifact;
 use referrify::plan::image::{conversions, Conversion};
-use referrify::plan::referrers::{merge, referrer_descriptor};
-use referrify::plan::rewrite::{rewrite_index, EntryUpdate};
 use referrify::store::layout::LayoutStore;
 use referrify::store::Store;
 use std::path::PathBuf;
@@ -213,9 +213,9 @@ fn merge_keeps_foreign_entries_byte_for_byte() {
     );
 }
 
-fn load_fixture(name: &str) -> (Vec<Conversion>, referrify::plan::image::LoadedImage) {
+fn load_fixture(name: &str) -> (Vec<Conversion>, referrify::model::image::LoadedImage) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let store = Store::Layout(
+    let store = Store::from(
         LayoutStore::open(LayoutRef {
             dir: testdata(&format!("buildkit-v0.32.2/{name}")),
             tag: None,

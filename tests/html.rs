@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::browser::{artifact, file_url, Browser, Element};
 use referrify::model::digest::Digest;
+use referrify::model::referrers::Via;
 use referrify::plan::coverage::{Found, PlatformState};
-use referrify::plan::image::Via;
 use referrify::report::html;
 use referrify::report::{
     CheckImage, CoverageSummary, PlatformReport, Problem, RegistryCheckReport, RepositoryCoverage,

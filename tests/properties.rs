@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use referrify::model::digest::Digest;
 use referrify::model::document::Document;
+use referrify::model::referrers::{merge, read_tag_index};
 use referrify::model::{gojson, jsonspan, metadata, statement::Statement};
-use referrify::plan::referrers::{merge, read_tag_index};
 use serde_json::{json, Value};
 
 fn arb_json() -> impl Strategy<Value = Value> {

@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use referrify::model::digest::Digest;
-use referrify::plan::referrers::{merge, read_tag_index};
+use referrify::model::referrers::{merge, read_tag_index};
 
 fuzz_target!(|data: &[u8]| {
     let subject = Digest::sha256(b"subject");

@@ -5,53 +5,43 @@
 //! blob check, one referrers-tag write per subject), and finished work is appended to the state
 //! file so a rerun skips it.
 
-use super::convert::{self, convert_images, Input, Options};
-use super::Context;
+use super::{usage, Context};
 use crate::cli::MigrateArgs;
+use crate::engine::load::{load_raw, Depth, Loaded};
+use crate::engine::{self, Input, Options};
 use crate::exit::Exit;
-use crate::input::{self, Loaded};
 use crate::model::reference::parse_registry;
 use crate::plan::scope::Selection;
-use crate::report::progress::WalkProgress;
+use crate::report::progress::{Silent, WalkProgress};
 use crate::report::{
-    text, Format, ImageReport, MigrateRepository, MigrateRow, MigrateSummary, TagProblem,
-    SCHEMA_VERSION,
+    text, Format, ImageReport, MigrateRepository, MigrateRow, MigrateSummary, RepositoryStatus,
+    TagProblem, SCHEMA_VERSION,
 };
 use crate::state::{Record, State};
 use crate::store::Store;
-use crate::walk::{self, Found};
+use crate::walk::{self, TaggedImage, Walked};
 use futures_util::StreamExt as _;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What one unit of the walk produced.
-enum Step {
-    Repository(MigrateRepository),
-    CatalogFailed(String),
-}
-
 /// Runs `migrate`.
 pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit {
     let g = &ctx.global;
-    let usage = |m: String| {
-        eprintln!("referrify: {}", crate::report::sanitize::sanitize(&m));
-        Exit::Usage
-    };
     let Some(registry) = parse_registry(&args.registry) else {
-        return usage(format!(
+        return usage(&format!(
             "{:?} is not a registry: write HOST[:PORT] (e.g. 127.0.0.1:5000 or ghcr.io); select repositories with --repo",
             args.registry
         ));
     };
     let selection = match args.scope.selection(args.shard) {
         Ok(s) => Arc::new(s),
-        Err(e) => return usage(e),
+        Err(e) => return usage(&e),
     };
     let state = match &args.state {
         Some(p) => match State::open(p, &registry, args.dry_run) {
             Ok(s) => s,
-            Err(e) => return usage(e.to_string()),
+            Err(e) => return usage(&e.to_string()),
         },
         None => State::none(),
     };
@@ -61,9 +51,9 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
             state.skipped_lines
         );
     }
-    let client = match ctx.registry_client(&registry) {
+    let catalog = match ctx.stores.registry(&registry) {
         Ok(c) => c,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return usage(&e.to_string()),
     };
     let opts = Options {
         dry_run: args.dry_run,
@@ -71,43 +61,25 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         rewrite: false,
     };
     let started = Instant::now();
-    let before = client.request_count();
-    let progress = WalkProgress::new(
-        !g.quiet && g.format == Format::Text,
-        if args.dry_run {
-            "planning"
-        } else {
-            "migrating"
+    let before = catalog.requests();
+    let verb = if args.dry_run {
+        "planning"
+    } else {
+        "migrating"
+    };
+    let progress = WalkProgress::new(ctx.progress(), verb, "attestations");
+    let (state, progress, sel, registry_ref) = (&state, &progress, &selection, &registry);
+    let steps = walk::each_repository(
+        catalog.clone(),
+        selection.clone(),
+        g.jobs,
+        |name| async move {
+            progress.found_repositories(1);
+            let r = migrate_repository(ctx, registry_ref, name, sel, state, opts, progress).await;
+            progress.repository_done(&r.repository);
+            r
         },
-        "attestations",
     );
-    let found = walk::repositories(client.clone(), selection.clone());
-    // Enough repositories in flight to keep every request slot busy while each waits on its
-    // own round trips; few enough that memory stays flat.
-    let in_flight = (g.jobs.max(1) * 4).max(8);
-    let (state, progress, selection, registry_ref) = (&state, &progress, &selection, &registry);
-    let steps = found
-        .map(|f| async move {
-            match f {
-                Found::Repository(name) => {
-                    progress.found_repositories(1);
-                    let r = migrate_repository(
-                        ctx,
-                        registry_ref,
-                        name,
-                        selection,
-                        state,
-                        opts,
-                        progress,
-                    )
-                    .await;
-                    progress.repository_done(&r.repository);
-                    Step::Repository(r)
-                }
-                Found::Failed(e) => Step::CatalogFailed(e),
-            }
-        })
-        .buffer_unordered(in_flight);
     let mut steps = std::pin::pin!(steps);
     let mut summary = MigrateSummary {
         kind: "summary",
@@ -121,9 +93,9 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
     let mut rows: Vec<MigrateRow> = Vec::new();
     while let Some(step) = steps.next().await {
         match step {
-            Step::Repository(r) => {
+            Walked::Repository(r) => {
                 summary.add(&r);
-                if r.status == "failed" {
+                if r.status == RepositoryStatus::Failed {
                     let row = MigrateRow::of(&r);
                     tracing::error!(
                         "{}: {}",
@@ -132,16 +104,11 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
                     );
                 }
                 match g.format {
-                    Format::Json => {
-                        let mut line = serde_json::to_string(&r).unwrap_or_default();
-                        line.push('\n');
-                        let _ = out.write_all(line.as_bytes());
-                        let _ = out.flush();
-                    }
+                    Format::Json => json_line(out, &r),
                     Format::Text => rows.push(MigrateRow::of(&r)),
                 }
             }
-            Step::CatalogFailed(e) => {
+            Walked::CatalogFailed(e) => {
                 tracing::error!("{e}");
                 summary.catalog_error = Some(e);
             }
@@ -151,14 +118,10 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
     if let Err(e) = state.finish() {
         tracing::error!("{e}");
     }
-    summary.requests = client.request_count() - before;
+    summary.requests = catalog.requests() - before;
     summary.seconds = started.elapsed().as_secs_f64();
     match g.format {
-        Format::Json => {
-            let mut line = serde_json::to_string(&summary).unwrap_or_default();
-            line.push('\n');
-            let _ = out.write_all(line.as_bytes());
-        }
+        Format::Json => json_line(out, &summary),
         Format::Text => {
             rows.sort_by(|a, b| a.repository.cmp(&b.repository));
             let _ = out.write_all(text::migrate(&rows, &summary, g.verbose > 0).as_bytes());
@@ -170,6 +133,14 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
     } else {
         Exit::Ok
     }
+}
+
+/// Writes one JSON line.
+fn json_line<T: serde::Serialize>(out: &mut dyn Write, value: &T) {
+    let mut line = serde_json::to_string(value).unwrap_or_default();
+    line.push('\n');
+    let _ = out.write_all(line.as_bytes());
+    let _ = out.flush();
 }
 
 /// Converts every image of one repository as one batch.
@@ -185,45 +156,34 @@ async fn migrate_repository(
     let mut rep = MigrateRepository {
         kind: "repository",
         repository: name.clone(),
-        status: "unchanged",
+        status: RepositoryStatus::Unchanged,
         error: None,
         images: Vec::new(),
         resumed_images: 0,
         tag_problems: Vec::new(),
     };
     if state.repository_done(&name) {
-        rep.status = "resumed";
+        rep.status = RepositoryStatus::Resumed;
         return rep;
     }
-    let store = match ctx.repository(registry, &name) {
-        Ok(s) => s,
+    let (store, found) = match walk::repository(&ctx.stores, registry, &name, selection).await {
+        Ok(x) => x,
         Err(e) => {
-            rep.status = "failed";
-            rep.error = Some(e.to_string());
+            rep.status = RepositoryStatus::Failed;
+            rep.error = Some(e);
             return rep;
         }
     };
-    let (images, tag_problems) = match walk::images(&store, selection).await {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            rep.status = "failed";
-            rep.error = Some(format!("repository {name} not found"));
-            return rep;
-        }
-        Err(e) => {
-            rep.status = "failed";
-            rep.error = Some(format!("listing tags: {e}"));
-            return rep;
-        }
-    };
-    rep.tag_problems = tag_problems
+    rep.tag_problems = found
+        .problems
         .into_iter()
         .map(|t| TagProblem {
             tag: t.tag,
             message: t.message,
         })
         .collect();
-    let todo: Vec<walk::TaggedImage> = images
+    let todo: Vec<TaggedImage> = found
+        .images
         .into_iter()
         .filter(|i| {
             let done = state.image_done(&name, &i.raw.digest);
@@ -232,15 +192,59 @@ async fn migrate_repository(
         })
         .collect();
     progress.found_images(todo.len() as u64);
-    let base = store.reference.to_string();
-    let store = Store::Registry(store);
-    // Read every image (their attestation manifests concurrently), then convert them together.
+    rep.images = convert_repository(&store, todo, opts, progress).await;
+    if !opts.dry_run {
+        record_images(state, &name, &mut rep);
+    }
+    let all_ok = rep.images.iter().all(|i| i.status.is_settled())
+        && rep.tag_problems.is_empty()
+        && rep.error.is_none();
+    rep.status = if !all_ok {
+        RepositoryStatus::Failed
+    } else if !rep.images.iter().any(|i| i.status.did_work()) {
+        if rep.resumed_images > 0 && rep.images.is_empty() {
+            RepositoryStatus::Resumed
+        } else {
+            RepositoryStatus::Unchanged
+        }
+    } else if opts.dry_run {
+        RepositoryStatus::Planned
+    } else {
+        RepositoryStatus::Done
+    };
+    if all_ok && !opts.dry_run {
+        if let Err(e) = state.record(&Record::Repository {
+            repository: name,
+            complete: true,
+        }) {
+            rep.error = Some(e.to_string());
+            rep.status = RepositoryStatus::Failed;
+        }
+    }
+    rep
+}
+
+/// Reads every image (their attestation manifests concurrently), then converts them as one
+/// engine batch. Requests are counted per run, not per image: repositories share the
+/// connection pool and run at once.
+async fn convert_repository(
+    store: &Store,
+    todo: Vec<TaggedImage>,
+    opts: Options,
+    progress: &WalkProgress,
+) -> Vec<ImageReport> {
+    let base = store.name();
     let loaded = futures_util::future::join_all(todo.into_iter().map(|t| {
-        let (store, base) = (&store, &base);
+        let base = &base;
         async move {
             let text = format!("{base}:{}", t.tags.join(","));
             let digest = t.raw.digest.clone();
-            (text, digest, t.tags, input::load_raw(store, t.raw).await)
+            (
+                text,
+                digest,
+                t.tags,
+                load_raw(store, t.raw, Depth::Attestations).await,
+            )
         }
     }))
     .await;
@@ -249,9 +253,9 @@ async fn migrate_repository(
     for (text, digest, tags, l) in loaded {
         match l {
             Ok(Loaded::Index(image)) => inputs.push(Input { text, image, tags }),
-            Ok(Loaded::Manifest(..)) => other.push(convert::not_an_index(&text, digest)),
+            Ok(Loaded::Manifest(..)) => other.push(engine::not_an_index(&text, digest)),
             Err(e) => {
-                let mut f = convert::failed(&text, e.to_string());
+                let mut f = engine::failed(&text, e.to_string());
                 f.digest = Some(digest);
                 other.push(f);
             }
@@ -264,57 +268,29 @@ async fn migrate_repository(
     let reports = if inputs.is_empty() {
         Vec::new()
     } else {
-        convert_images(&store, &inputs, opts, &crate::execute::Silent).await
+        engine::convert(store, &inputs, opts, &Silent).await
     };
     progress.items(found, found);
     progress.images_done((reports.len() + other.len()) as u64);
-    rep.images = reports.into_iter().chain(other).collect();
-    for i in &mut rep.images {
-        // Requests are counted per run: repositories share the connection pool and run at once.
+    let mut images: Vec<ImageReport> = reports.into_iter().chain(other).collect();
+    for i in &mut images {
         i.requests = None;
     }
-    let ok =
-        |i: &ImageReport| matches!(i.status, "done" | "unchanged" | "not-an-index" | "planned");
-    if !opts.dry_run {
-        for i in rep.images.iter().filter(|i| ok(i)) {
-            if let Some(d) = &i.digest {
-                let r = state.record(&Record::Image {
-                    repository: name.clone(),
-                    image: d.clone(),
-                    attestations: i.attestations.len(),
-                });
-                if let Err(e) = r {
-                    rep.error.get_or_insert(e.to_string());
-                }
+    images
+}
+
+/// Records the images that need no further run in the state file.
+fn record_images(state: &State, repository: &str, rep: &mut MigrateRepository) {
+    for i in rep.images.iter().filter(|i| i.status.is_settled()) {
+        if let Some(d) = &i.digest {
+            let r = state.record(&Record::Image {
+                repository: repository.to_string(),
+                image: d.clone(),
+                attestations: i.attestations.len(),
+            });
+            if let Err(e) = r {
+                rep.error.get_or_insert(e.to_string());
             }
         }
     }
-    let all_ok = rep.images.iter().all(ok) && rep.tag_problems.is_empty() && rep.error.is_none();
-    rep.status = if !all_ok {
-        "failed"
-    } else if rep
-        .images
-        .iter()
-        .all(|i| i.status != "done" && i.status != "planned")
-    {
-        if rep.resumed_images > 0 && rep.images.is_empty() {
-            "resumed"
-        } else {
-            "unchanged"
-        }
-    } else if opts.dry_run {
-        "planned"
-    } else {
-        "done"
-    };
-    if all_ok && !opts.dry_run {
-        if let Err(e) = state.record(&Record::Repository {
-            repository: name,
-            complete: true,
-        }) {
-            rep.error = Some(e.to_string());
-            rep.status = "failed";
-        }
-    }
-    rep
 }

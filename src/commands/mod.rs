@@ -1,5 +1,5 @@
-//! The commands: each reads, plans, acts and reports through the other modules. This is the only
-//! place that connects the stages.
+//! The commands: each parses its arguments, runs the engine (or the registry walk with the
+//! engine inside) and prints the report. No command reads or writes a store itself.
 
 pub mod check;
 pub mod convert;
@@ -9,97 +9,43 @@ pub mod undo;
 use crate::cli::{Cli, Command, Global, Targets};
 use crate::exit::Exit;
 use crate::model::metadata;
-use crate::model::reference::{ImageRef, RegistryRef};
-use crate::store::layout::LayoutStore;
-use crate::store::registry::{RegistryState, RegistryStore};
-use crate::store::{Store, StoreError};
-use crate::transport::credentials::auth_key;
-use crate::transport::retry::RetryPolicy;
-use crate::transport::{Client, ClientOptions};
-use std::collections::HashMap;
+use crate::model::reference::ImageRef;
+use crate::store::{Stores, StoresOptions};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-/// Shared state of one run: options and one HTTP client per registry host.
+/// One run: the global options and the stores it opens.
 pub struct Context {
     /// Global options.
     pub global: Global,
-    /// Whether tokens should carry push access.
-    pub push: bool,
-    clients: Mutex<HashMap<String, (Client, Arc<RegistryState>)>>,
+    /// The run's stores (one client per registry host).
+    pub stores: Stores,
 }
 
 impl Context {
-    /// A context for a run.
+    /// A context for a run; `push`: whether tokens should carry push access.
     pub fn new(global: Global, push: bool) -> Context {
-        Context {
-            global,
+        let stores = Stores::new(StoresOptions {
+            plain_http: global.plain_http,
+            retries: global.retries,
+            timeout: global.timeout,
+            ca_file: global.ca_file.clone(),
+            jobs: global.jobs,
             push,
-            clients: Mutex::new(HashMap::new()),
-        }
+            docker_config: global.docker_config.clone(),
+        });
+        Context { global, stores }
     }
 
-    /// The client for a registry (one per host and run: one connection pool, one token cache,
-    /// one request limit) and what the run knows about the registry.
-    fn client(&self, r: &RegistryRef) -> Result<(Client, Arc<RegistryState>), StoreError> {
-        let host = r.api_host().to_string();
-        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&host) {
-            return Ok(c.clone());
-        }
-        let g = &self.global;
-        let opts = ClientOptions {
-            plain_http: g.plain_http,
-            retry: RetryPolicy {
-                max_attempts: g.retries.max(1),
-                ..RetryPolicy::default()
-            },
-            timeout: Duration::from_secs(g.timeout.max(1)),
-            ca_file: g.ca_file.clone(),
-            max_concurrency: g.jobs.max(1),
-            push: self.push,
-            docker_config: g.docker_config.clone(),
-        };
-        let c = (
-            Client::new(&host, &auth_key(&r.registry), &opts)?,
-            Arc::default(),
-        );
-        clients.insert(host, c.clone());
-        Ok(c)
+    /// Whether progress bars may show (text output, not quiet; a terminal is checked later).
+    pub fn progress(&self) -> bool {
+        !self.global.quiet && self.global.format == crate::report::Format::Text
     }
+}
 
-    /// Opens the store an image reference names.
-    pub fn open(&self, r: &ImageRef) -> Result<Store, StoreError> {
-        match r {
-            ImageRef::Registry(rr) => {
-                let (client, registry) = self.client(rr)?;
-                Ok(Store::Registry(RegistryStore::with_state(
-                    client,
-                    rr.clone(),
-                    Arc::default(),
-                    registry,
-                )))
-            }
-            ImageRef::Layout(l) => Ok(Store::Layout(LayoutStore::open(l.clone())?)),
-        }
-    }
-
-    /// The client of a registry named on its own (registry-wide commands).
-    pub fn registry_client(&self, registry: &str) -> Result<Client, StoreError> {
-        Ok(self.client(&RegistryRef::repository(registry, "_"))?.0)
-    }
-
-    /// A store for one repository of a registry walk; every image of the repository shares it.
-    pub fn repository(
-        &self,
-        registry: &str,
-        repository: &str,
-    ) -> Result<RegistryStore, StoreError> {
-        let r = RegistryRef::repository(registry, repository);
-        let (client, state) = self.client(&r)?;
-        Ok(RegistryStore::with_state(client, r, Arc::default(), state))
-    }
+/// Prints a usage error and returns its exit code.
+fn usage(message: &str) -> Exit {
+    eprintln!("referrify: {}", crate::report::sanitize::sanitize(message));
+    Exit::Usage
 }
 
 /// Parses every reference named on the command line or in metadata files: `(as written, parsed)`.
@@ -146,10 +92,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     };
     let refs = match collect(targets) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("referrify: {}", crate::report::sanitize::sanitize(&e));
-            return Exit::Usage;
-        }
+        Err(e) => return usage(&e),
     };
     match &cli.command {
         Command::Convert(a) => {

@@ -43,6 +43,27 @@ pub struct LayoutRef {
     pub digest: Option<Digest>,
 }
 
+/// Where an image lives and how a client reaches it: what the commands reports print need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Locator {
+    /// A registry repository.
+    Registry {
+        /// The image reference.
+        reference: RegistryRef,
+        /// Whether requests go over plain HTTP.
+        plain_http: bool,
+        /// Whether the registry has the Referrers API (`None`: not probed yet).
+        referrers_api: Option<bool>,
+    },
+    /// An OCI layout directory.
+    Layout {
+        /// The layout reference.
+        reference: LayoutRef,
+        /// The image its `index.json` resolved to, once resolved.
+        resolved: Option<Digest>,
+    },
+}
+
 /// A reference could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {input:?}: {reason}")]

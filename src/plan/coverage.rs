@@ -1,8 +1,8 @@
 //! Coverage of one platform manifest: is there an attestation, can a client discover it, and do
 //! its statements name this manifest? Pure: the caller gathers the facts.
 
-use super::image::Via;
 use crate::model::digest::Digest;
+use crate::model::referrers::Via;
 use serde::Serialize;
 
 /// Which form of attestation exists for a platform.

@@ -3,7 +3,6 @@
 pub mod artifact;
 pub mod coverage;
 pub mod image;
-pub mod referrers;
-pub mod rewrite;
 pub mod scope;
 pub mod undo;
+pub mod writes;

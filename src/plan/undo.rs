@@ -2,9 +2,9 @@
 //! bytes are what referrify writes for a new tag holding only those entries was created by
 //! referrify and is deleted; any other tag keeps every other byte.
 
-use super::referrers::{merge, read_tag_index, TagIndexError};
 use crate::model::digest::Digest;
 use crate::model::jsonspan;
+use crate::model::referrers::{merge, read_tag_index, TagIndexError};
 use serde_json::Value;
 
 /// What to do with one subject's referrers tag.
@@ -59,7 +59,7 @@ pub fn unmerge(bytes: &[u8], subject: &Digest, ours: &[Value]) -> Result<TagUndo
         listed.get(i).is_some_and(|d| mine(&d.digest))
     })
     .map_err(|e| TagIndexError::NotAnIndex {
-        tag: super::referrers::fallback_tag(subject),
+        tag: crate::model::referrers::fallback_tag(subject),
         what: format!("unscannable JSON ({e})"),
     })?;
     Ok(TagUndo::Rewrite {

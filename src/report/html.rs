@@ -769,8 +769,8 @@ const SCRIPT: &str = r#"
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::referrers::Via;
     use crate::plan::coverage::Found;
-    use crate::plan::image::Via;
     use crate::report::{CoverageSummary, Problem, RepositoryCoverage, SCHEMA_VERSION};
 
     fn platform(state: PlatformState, name: &str) -> PlatformReport {

@@ -1,15 +1,18 @@
 //! What commands print. The structs here are the JSON schema (`schemaVersion` 1, documented in
 //! the README); `text` renders the same data for people. stdout carries results only.
 
+pub mod commands;
 pub mod html;
 pub mod progress;
 pub mod sanitize;
+pub mod states;
 pub mod text;
 
 use crate::model::digest::Digest;
+use crate::model::referrers::Via;
 use crate::plan::coverage::{Found, PlatformState, StatementCheck};
-use crate::plan::image::Via;
 use serde::Serialize;
+pub use states::{AttestationState, ImageStatus, RepositoryStatus, UndoStatus};
 use std::collections::BTreeMap;
 
 /// The JSON schema version of every report.
@@ -70,7 +73,7 @@ pub struct ImageReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
     /// `done`, `unchanged`, `planned`, `failed`, or `not-an-index`.
-    pub status: &'static str,
+    pub status: ImageStatus,
     /// Why the image failed as a whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -91,14 +94,7 @@ pub struct ImageReport {
     pub requests: Option<u64>,
 }
 
-/// An entry problem.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    /// The entry's digest.
-    pub digest: Digest,
-    /// What is wrong.
-    pub message: String,
-}
+pub use crate::model::image::Problem;
 
 /// A rewritten index.
 #[derive(Debug, Clone, Serialize)]
@@ -154,7 +150,7 @@ pub struct AttestationReport {
     /// Predicate types, in layer order.
     pub predicate_types: Vec<String>,
     /// `done` (made discoverable now), `already-done`, `planned` (dry run), `blocked`, `failed`.
-    pub state: &'static str,
+    pub state: AttestationState,
     /// How it is discoverable.
     pub via: Via,
     /// Whether the artifact manifest was (or would be) pushed.
@@ -342,7 +338,7 @@ pub struct MigrateRepository {
     /// The repository.
     pub repository: String,
     /// `done`, `planned`, `unchanged`, `resumed` (done in an earlier run) or `failed`.
-    pub status: &'static str,
+    pub status: RepositoryStatus,
     /// Why the repository could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -416,16 +412,48 @@ pub struct MigrateSummary {
     pub catalog_error: Option<String>,
 }
 
+/// Counts one attestation into `(converted, already_done, failed)`.
+fn tally(state: AttestationState, counts: (&mut usize, &mut usize, &mut usize)) {
+    if state.is_converted() {
+        *counts.0 += 1;
+    } else if state == AttestationState::AlreadyDone {
+        *counts.1 += 1;
+    } else {
+        *counts.2 += 1;
+    }
+}
+
+impl ConvertSummary {
+    /// The totals of a convert run.
+    pub fn of(images: &[ImageReport]) -> ConvertSummary {
+        let mut s = ConvertSummary {
+            images: images.len(),
+            ..Default::default()
+        };
+        for i in images {
+            s.failed_images += usize::from(i.status == ImageStatus::Failed);
+            for a in &i.attestations {
+                s.attestations += 1;
+                tally(
+                    a.state,
+                    (&mut s.converted, &mut s.already_done, &mut s.failed),
+                );
+            }
+        }
+        s
+    }
+}
+
 impl MigrateSummary {
     /// Adds one repository.
     pub fn add(&mut self, r: &MigrateRepository) {
         self.repositories += 1;
-        self.failed_repositories += usize::from(r.status == "failed");
-        self.resumed_repositories += usize::from(r.status == "resumed");
+        self.failed_repositories += usize::from(r.status == RepositoryStatus::Failed);
+        self.resumed_repositories += usize::from(r.status == RepositoryStatus::Resumed);
         self.resumed_images += r.resumed_images;
         for i in &r.images {
             self.images += 1;
-            self.failed_images += usize::from(i.status == "failed");
+            self.failed_images += usize::from(i.status == ImageStatus::Failed);
             self.manifests += i.writes.manifests;
             for t in &i.writes.referrers_tags {
                 if t.created {
@@ -436,11 +464,14 @@ impl MigrateSummary {
             }
             for a in &i.attestations {
                 self.attestations += 1;
-                match a.state {
-                    "done" | "planned" => self.converted += 1,
-                    "already-done" => self.already_done += 1,
-                    _ => self.failed += 1,
-                }
+                tally(
+                    a.state,
+                    (
+                        &mut self.converted,
+                        &mut self.already_done,
+                        &mut self.failed,
+                    ),
+                );
             }
         }
     }
@@ -452,7 +483,7 @@ pub struct MigrateRow {
     /// The repository.
     pub repository: String,
     /// Status.
-    pub status: &'static str,
+    pub status: RepositoryStatus,
     /// Images worked on.
     pub images: usize,
     /// Converted (or to convert).
@@ -532,7 +563,7 @@ pub struct UndoImage {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
     /// `undone`, `unchanged`, `planned` (dry run) or `failed`.
-    pub status: &'static str,
+    pub status: UndoStatus,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -569,4 +600,68 @@ pub struct UndoSummary {
     pub artifacts_deleted: usize,
     /// Artifact manifests kept because the registry refused to delete them.
     pub artifacts_kept: usize,
+}
+
+impl CheckSummary {
+    /// The totals of a check of images.
+    pub fn of(images: &[CheckImage]) -> CheckSummary {
+        let mut s = CheckSummary {
+            images: images.len(),
+            ..Default::default()
+        };
+        for i in images {
+            s.failed_images += usize::from(i.error.is_some());
+            for p in &i.platforms {
+                s.platforms += 1;
+                if p.covered {
+                    s.covered += 1;
+                } else {
+                    s.uncovered += 1;
+                }
+            }
+        }
+        s
+    }
+}
+
+impl RegistryCheckReport {
+    /// The report of a registry-wide check, repositories sorted by name.
+    pub fn of(
+        registry: String,
+        statements: bool,
+        mut repositories: Vec<RepositoryCoverage>,
+        requests: u64,
+    ) -> RegistryCheckReport {
+        repositories.sort_by(|a, b| a.repository.cmp(&b.repository));
+        let mut summary = CoverageSummary::default();
+        for r in &repositories {
+            summary.add(r);
+        }
+        summary.requests = requests;
+        RegistryCheckReport {
+            schema_version: SCHEMA_VERSION,
+            command: "check",
+            registry,
+            statements_checked: statements,
+            repositories,
+            summary,
+        }
+    }
+}
+
+impl UndoSummary {
+    /// The totals of an undo run.
+    pub fn of(images: &[UndoImage]) -> UndoSummary {
+        let mut s = UndoSummary::default();
+        for i in images {
+            s.images += 1;
+            s.failed_images += usize::from(i.error.is_some());
+            s.removed_entries += i.removed_entries;
+            s.tags_rewritten += i.tags_rewritten.len();
+            s.tags_deleted += i.tags_deleted.len();
+            s.artifacts_deleted += i.artifacts_deleted.len();
+            s.artifacts_kept += i.artifacts_kept.len();
+        }
+        s
+    }
 }

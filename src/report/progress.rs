@@ -1,10 +1,19 @@
 //! Progress on stderr for people: an indicatif bar, shown only when stderr is a terminal, the
 //! output is text and `--quiet` is off.
 
-use crate::execute::Observer;
-use crate::plan::image::Action;
+use crate::plan::writes::Action;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal as _;
+
+/// Something execution reports to as it goes (progress bars listen).
+pub trait Observer: Send + Sync {
+    /// An action finished.
+    fn action_done(&self, _action: &Action) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
 
 /// A bar over the images of a run.
 pub struct Progress {
@@ -55,8 +64,7 @@ impl Observer for Progress {
             let what = match action {
                 Action::PutBlob { .. } => "blob pushed",
                 Action::PutManifest { .. } => "artifact pushed",
-                Action::PutReferrersTag { .. } => "referrers tag written",
-                Action::AddToLayoutIndex { .. } => "index.json updated",
+                Action::AddReferrers(_) => "referrers added",
                 Action::PutIndex { .. } => "index rewritten",
             };
             b.set_message(what);

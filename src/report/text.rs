@@ -2,12 +2,13 @@
 //! [`sanitize`].
 
 use super::sanitize::sanitize;
+use super::states::{AttestationState, RepositoryStatus};
 use super::{
     CheckImage, CheckReport, ConvertReport, CoverageSummary, MigrateRow, MigrateSummary,
     RegistryCheckReport,
 };
+use crate::model::referrers::Via;
 use crate::plan::coverage::Found;
-use crate::plan::image::Via;
 use std::fmt::Write as _;
 
 fn via(v: Via) -> &'static str {
@@ -54,8 +55,8 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
         }
         for a in &img.attestations {
             let action = match a.state {
-                "already-done" => format!("already discoverable ({})", via(a.via)),
-                "blocked" | "failed" => format!(
+                AttestationState::AlreadyDone => format!("already discoverable ({})", via(a.via)),
+                AttestationState::Blocked | AttestationState::Failed => format!(
                     "{}: {}",
                     a.state,
                     sanitize(a.reason.as_deref().unwrap_or(""))
@@ -352,7 +353,10 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         "REPOSITORY", "STATUS", "IMAGES", conv, "ALREADY-DONE", "FAILED", tags
     );
     for r in rows {
-        let quiet = matches!(r.status, "unchanged" | "resumed") && r.converted == 0;
+        let quiet = matches!(
+            r.status,
+            RepositoryStatus::Unchanged | RepositoryStatus::Resumed
+        ) && r.converted == 0;
         if quiet && !verbose && rows.len() > 50 {
             continue;
         }
@@ -368,7 +372,7 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
             r.tags_created
         );
         if let Some(e) = &r.error {
-            if r.status == "failed" {
+            if r.status == RepositoryStatus::Failed {
                 let _ = writeln!(o, "  error: {}", sanitize(e));
             }
         }

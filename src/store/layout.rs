@@ -3,12 +3,13 @@
 //! subject is the image, which is how `oras discover --oci-layout` finds them. Files are written
 //! to a temporary name and renamed, so a crash never leaves a half-written blob or index.
 
-use super::{ReferrersListing, StoreError};
+use super::{ReferrersListing, ReferrersWrites, StoreError};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, IndexView};
-use crate::model::reference::LayoutRef;
+use crate::model::image::Raw;
+use crate::model::reference::{LayoutRef, Locator};
+use crate::model::referrers::{Listing, ReferrersUpdate};
 use crate::model::{jsonspan, media};
-use crate::plan::image::{Listing, Raw};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,8 +19,7 @@ const MAX_INDEX_JSON: usize = 64 * 1024 * 1024;
 
 /// An OCI layout directory.
 pub struct LayoutStore {
-    /// The layout reference.
-    pub reference: LayoutRef,
+    reference: LayoutRef,
     /// Subjects of manifests read so far (`None`: no subject).
     subjects: Mutex<BTreeMap<Digest, Option<Digest>>>,
     /// The image `resolve` found, for confirmation commands.
@@ -38,10 +38,10 @@ impl LayoutStore {
     pub fn open(reference: LayoutRef) -> Result<LayoutStore, StoreError> {
         let marker = reference.dir.join("oci-layout");
         if !marker.is_file() {
-            return Err(StoreError::Layout {
-                path: reference.dir.display().to_string(),
-                message: "not an OCI image layout (no oci-layout file)".into(),
-            });
+            return Err(Self::err(
+                &reference.dir,
+                "not an OCI image layout (no oci-layout file)",
+            ));
         }
         let s = LayoutStore {
             reference,
@@ -57,6 +57,16 @@ impl LayoutStore {
         StoreError::Layout {
             path: path.display().to_string(),
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// An I/O failure on `path`, its cause kept.
+    fn io_err(path: &Path, e: std::io::Error) -> StoreError {
+        StoreError::Layout {
+            path: path.display().to_string(),
+            message: e.to_string(),
+            source: Some(e),
         }
     }
 
@@ -158,6 +168,30 @@ impl LayoutStore {
             digest: chosen.digest,
             media_type,
         })
+    }
+
+    /// A manifest by digest, or by the tag (`org.opencontainers.image.ref.name`) of an
+    /// `index.json` entry.
+    pub(super) async fn read(&self, reference: &str) -> Result<Option<Raw>, StoreError> {
+        let digest = match Digest::parse(reference) {
+            Ok(d) => Some(d),
+            Err(_) => self
+                .index_json()?
+                .manifests
+                .into_iter()
+                .find(|m| m.annotations.get(media::REF_NAME).map(String::as_str) == Some(reference))
+                .map(|m| m.digest),
+        };
+        let Some(digest) = digest.filter(|d| self.blob_path(d).is_file()) else {
+            return Ok(None);
+        };
+        let bytes = self.manifest(&digest).await?;
+        let media_type = super::registry::body_media_type(&bytes).unwrap_or_default();
+        Ok(Some(Raw {
+            bytes,
+            digest,
+            media_type,
+        }))
     }
 
     pub(super) async fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
@@ -308,12 +342,35 @@ impl LayoutStore {
         self.put_blob(digest, bytes).await
     }
 
+    /// Adds every update's descriptors to `index.json` in one write: a layout's referrers are
+    /// the manifests its `index.json` reaches.
+    pub(super) async fn add_referrers(
+        &self,
+        updates: &[&ReferrersUpdate],
+    ) -> (ReferrersWrites, Option<StoreError>) {
+        let additions: Vec<serde_json::Value> = updates
+            .iter()
+            .filter(|u| matches!(u.listing, Listing::Layout { .. }))
+            .flat_map(|u| u.additions.iter().cloned())
+            .collect();
+        if additions.is_empty() {
+            return (ReferrersWrites::default(), None);
+        }
+        match self.add_to_index(&additions).await {
+            Ok(n) => (
+                ReferrersWrites {
+                    index_entries: n,
+                    ..ReferrersWrites::default()
+                },
+                None,
+            ),
+            Err(e) => (ReferrersWrites::default(), Some(e)),
+        }
+    }
+
     /// Appends descriptors to `index.json` (skipping digests already listed there), keeping
     /// every existing byte.
-    pub async fn add_to_index(
-        &self,
-        descriptors: &[serde_json::Value],
-    ) -> Result<usize, StoreError> {
+    async fn add_to_index(&self, descriptors: &[serde_json::Value]) -> Result<usize, StoreError> {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
@@ -342,7 +399,7 @@ impl LayoutStore {
 
     /// Points every `index.json` entry for `old` at `new` (digest and size), keeping annotations.
     /// Returns the tags (`org.opencontainers.image.ref.name`) of the entries moved.
-    pub async fn repoint(
+    pub(super) async fn repoint(
         &self,
         old: &Digest,
         new: &Digest,
@@ -352,12 +409,12 @@ impl LayoutStore {
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
             .map_err(|e| Self::err(&p, e.to_string()))?;
-        let updates: Vec<crate::plan::rewrite::EntryUpdate> = index
+        let updates: Vec<crate::model::rewrite::EntryUpdate> = index
             .manifests
             .iter()
             .enumerate()
             .filter(|(_, m)| &m.digest == old)
-            .map(|(position, _)| crate::plan::rewrite::EntryUpdate {
+            .map(|(position, _)| crate::model::rewrite::EntryUpdate {
                 position,
                 digest: new.clone(),
                 size,
@@ -367,7 +424,7 @@ impl LayoutStore {
         if updates.is_empty() {
             return Ok(Vec::new());
         }
-        let out = crate::plan::rewrite::rewrite_index(&bytes, &updates)
+        let out = crate::model::rewrite::rewrite_index(&bytes, &updates)
             .map_err(|e| Self::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
         Ok(updates
@@ -386,36 +443,25 @@ impl LayoutStore {
         self.reference.dir.display().to_string()
     }
 
-    /// oras resolves only what `index.json` lists, so a platform manifest inside an index is
-    /// named through the index and `--platform`.
-    pub(super) fn confirm_command(&self, subject: &Digest, platform: Option<&str>) -> String {
-        let dir = self.reference.dir.display();
-        let image = match (
-            platform,
-            &self.reference.tag,
-            self.resolved
+    pub(super) fn locator(&self) -> Locator {
+        Locator::Layout {
+            reference: self.reference.clone(),
+            resolved: self
+                .resolved
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
-        ) {
-            (Some(p), Some(t), _) => format!("--platform {p} {dir}:{t}"),
-            (Some(p), None, Some(d)) => format!("--platform {p} {dir}@{d}"),
-            _ => format!("{dir}@{subject}"),
-        };
-        format!(
-            "oras discover --oci-layout --artifact-type {} {image}",
-            media::ATTESTATION_ARTIFACT_TYPE
-        )
+        }
     }
 }
 
 fn read_limited(p: &Path, limit: usize) -> Result<Vec<u8>, StoreError> {
     use std::io::Read as _;
-    let f = std::fs::File::open(p).map_err(|e| LayoutStore::err(p, e.to_string()))?;
+    let f = std::fs::File::open(p).map_err(|e| LayoutStore::io_err(p, e))?;
     let mut out = Vec::new();
     f.take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|e| LayoutStore::err(p, e.to_string()))?;
+        .map_err(|e| LayoutStore::io_err(p, e))?;
     if out.len() > limit {
         return Err(LayoutStore::err(
             p,
@@ -430,7 +476,7 @@ fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = p
         .parent()
         .ok_or_else(|| LayoutStore::err(p, "no parent directory"))?;
-    std::fs::create_dir_all(dir).map_err(|e| LayoutStore::err(dir, e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| LayoutStore::io_err(dir, e))?;
     let tmp = dir.join(format!(
         ".{}.referrify-{}.tmp",
         p.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
@@ -444,6 +490,6 @@ fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        LayoutStore::err(p, e.to_string())
+        LayoutStore::io_err(p, e)
     })
 }

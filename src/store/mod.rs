@@ -1,12 +1,20 @@
-//! Where images live: a registry repository or an OCI layout directory, behind one set of reads
-//! and writes. Both back ends keep bytes exactly as stored and check digests on every read.
+//! Where images live: a registry repository or an OCI layout directory, behind one interface.
+//! Callers never see which: every operation, "add these referrers to subject S" included, means
+//! the same on both. Both back ends keep bytes exactly as stored and check digests on every read.
 
 pub mod layout;
+mod open;
 pub mod registry;
+
+pub use crate::transport::listing::{Cursor, MAX_PAGES as MAX_CATALOG_PAGES};
+pub use open::{Catalog, Stores, StoresOptions};
+pub use registry::UploadGate;
 
 use crate::model::digest::Digest;
 use crate::model::document::Descriptor;
-use crate::plan::image::{Listing, Raw};
+use crate::model::image::Raw;
+use crate::model::reference::Locator;
+use crate::model::referrers::{Listing, ReferrersUpdate, Via};
 use crate::transport::error::RegistryError;
 
 /// A store operation failed.
@@ -22,6 +30,9 @@ pub enum StoreError {
         path: String,
         /// What went wrong.
         message: String,
+        /// The I/O error behind it, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// The store changed under us in a way that makes a planned write unsafe.
     #[error("{0}")]
@@ -32,38 +43,92 @@ pub enum StoreError {
     /// Something that must exist does not.
     #[error("{0} not found")]
     NotFound(String),
+    /// The operation has no meaning for this kind of store.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// A subject's referrers: how they are listed, and the descriptors listed.
 #[derive(Debug, Clone)]
 pub struct ReferrersListing {
-    /// How and what.
+    /// How and what (with what a write over it needs: the tag's bytes and `ETag`).
     pub listing: Listing,
     /// The descriptors (artifactType included where the store reports it).
     pub descriptors: Vec<Descriptor>,
 }
 
-/// Either back end.
-pub enum Store {
-    /// A registry repository.
+/// What adding referrers wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferrersWrites {
+    /// Referrers tags written: `(tag, created)`.
+    pub tags: Vec<(String, bool)>,
+    /// Referrers tags another writer changed since they were read (not written).
+    pub changed: Vec<String>,
+    /// Descriptors added to an OCI layout's `index.json`.
+    pub index_entries: usize,
+}
+
+/// What to do with a referrers tag when referrify's entries are taken out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagChange {
+    /// Write these bytes over it (conditionally on the listing it was read with).
+    Rewrite(Vec<u8>),
+    /// Delete it (its manifest, by the digest of the bytes read).
+    Delete,
+}
+
+/// Whether a blob every repository needs is present, and, when this caller is the one to upload
+/// it, the gate other repositories wait on until the upload ends (dropping it lets them go on).
+pub struct SharedBlob {
+    /// Present already.
+    pub present: bool,
+    /// Held by the repository that must upload it.
+    pub gate: Option<UploadGate>,
+}
+
+enum Backend {
     Registry(registry::RegistryStore),
-    /// An OCI layout directory.
     Layout(layout::LayoutStore),
+}
+
+/// A registry repository or an OCI layout.
+pub struct Store {
+    backend: Backend,
 }
 
 macro_rules! dispatch {
     ($self:ident, $s:ident => $e:expr) => {
-        match $self {
-            Store::Registry($s) => $e,
-            Store::Layout($s) => $e,
+        match &$self.backend {
+            Backend::Registry($s) => $e,
+            Backend::Layout($s) => $e,
         }
     };
+}
+
+impl From<registry::RegistryStore> for Store {
+    fn from(r: registry::RegistryStore) -> Store {
+        Store {
+            backend: Backend::Registry(r),
+        }
+    }
+}
+
+impl From<layout::LayoutStore> for Store {
+    fn from(l: layout::LayoutStore) -> Store {
+        Store {
+            backend: Backend::Layout(l),
+        }
+    }
 }
 
 impl Store {
     /// The image the reference names (its index or manifest).
     pub async fn resolve(&self) -> Result<Raw, StoreError> {
         dispatch!(self, s => s.resolve().await)
+    }
+    /// A manifest by tag or digest (`None`: not there).
+    pub async fn read(&self, reference: &str) -> Result<Option<Raw>, StoreError> {
+        dispatch!(self, s => s.read(reference).await)
     }
     /// A manifest that must exist.
     pub async fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
@@ -72,6 +137,11 @@ impl Store {
     /// Whether a manifest exists.
     pub async fn manifest_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
         dispatch!(self, s => s.manifest_exists(digest).await)
+    }
+    /// Whether asking [`Store::manifest_exists`] costs nothing (a file check, not a request):
+    /// only then is it worth asking before a push that costs the same as the question.
+    pub fn existence_is_free(&self) -> bool {
+        matches!(self.backend, Backend::Layout(_))
     }
     /// A blob, up to `limit` bytes.
     pub async fn blob(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>, StoreError> {
@@ -101,24 +171,34 @@ impl Store {
 
     /// Whether a blob that every repository of a run needs is present (registries: `false` also
     /// where it will be mounted from another repository; see `RegistryStore`).
-    pub async fn shared_blob_present(&self, digest: &Digest) -> Result<bool, StoreError> {
-        match self {
-            Store::Registry(r) => r.shared_blob_present(digest).await,
-            Store::Layout(l) => l.blob_exists(digest).await,
+    pub async fn shared_blob(&self, digest: &Digest) -> Result<SharedBlob, StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => r.shared_blob(digest).await,
+            Backend::Layout(l) => Ok(SharedBlob {
+                present: l.blob_exists(digest).await?,
+                gate: None,
+            }),
         }
     }
 
     /// Uploads a blob even where it is believed to be there already.
     pub async fn reupload_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        match self {
-            Store::Registry(r) => r.reupload_blob(digest, bytes).await,
-            Store::Layout(l) => l.put_blob(digest, bytes).await,
+        match &self.backend {
+            Backend::Registry(r) => r.reupload_blob(digest, bytes).await,
+            Backend::Layout(l) => l.put_blob(digest, bytes).await,
         }
     }
 
-    /// Stores a blob.
-    pub async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        dispatch!(self, s => s.put_blob(digest, bytes).await)
+    /// Stores a blob; `gate` (from [`Store::shared_blob`]) is released when the upload ends.
+    pub async fn put_blob(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+        gate: Option<UploadGate>,
+    ) -> Result<(), StoreError> {
+        let r = dispatch!(self, s => s.put_blob(digest, bytes).await);
+        drop(gate);
+        r
     }
     /// Stores a manifest by digest.
     pub async fn put_manifest(
@@ -129,13 +209,104 @@ impl Store {
     ) -> Result<(), StoreError> {
         dispatch!(self, s => s.put_manifest(digest, media_type, bytes).await)
     }
+
+    /// Adds referrers to subjects, each on top of the listing it was planned from: a referrers
+    /// tag is merged (every entry kept byte for byte) and written only over the state read; an
+    /// OCI layout's `index.json` gets every addition in one write; the Referrers API lists a
+    /// pushed manifest by itself. Returns what was written, and the first failure.
+    pub async fn add_referrers(
+        &self,
+        updates: &[&ReferrersUpdate],
+    ) -> (ReferrersWrites, Option<StoreError>) {
+        match &self.backend {
+            Backend::Registry(r) => r.add_referrers(updates).await,
+            Backend::Layout(l) => l.add_referrers(updates).await,
+        }
+    }
+
+    /// Rewrites or deletes a subject's referrers tag read as `listing` (undo).
+    pub async fn change_referrers_tag(
+        &self,
+        subject: &Digest,
+        listing: &Listing,
+        change: TagChange,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => r.change_referrers_tag(subject, listing, change).await,
+            Backend::Layout(_) => Err(StoreError::Unsupported(
+                "an OCI layout has no referrers tags".into(),
+            )),
+        }
+    }
+
+    /// Pushes a rewritten index `new` of `old` and points `tags` (registry) or every
+    /// `index.json` entry of `old` (layout) at it, never over an image pushed since `old` was
+    /// read. Returns the tags moved.
+    pub async fn replace_index(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+        tags: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        self.put_manifest(new, media_type, bytes).await?;
+        match &self.backend {
+            Backend::Registry(r) => r.move_tags(old, new, media_type, bytes, tags).await,
+            Backend::Layout(l) => l.repoint(old, new, bytes.len() as u64).await,
+        }
+    }
+
+    /// Points a tag at manifest bytes, unconditionally (`undo --restore-index`, after proof).
+    pub async fn put_tag(
+        &self,
+        tag: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => r.put_tag(tag, media_type, bytes, None).await,
+            Backend::Layout(_) => Err(StoreError::Unsupported(
+                "moving a tag of an OCI layout".into(),
+            )),
+        }
+    }
+
+    /// Deletes a manifest by digest: `Ok(false)` when it was not there.
+    pub async fn delete_manifest(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => r.delete_manifest(digest).await,
+            Backend::Layout(_) => Err(StoreError::Unsupported(
+                "undo works on registries; an OCI layout keeps referrify's writes in index.json, where they can be removed by hand".into(),
+            )),
+        }
+    }
+
+    /// How referrers are listed here (`None`: not known yet).
+    pub fn referrers_via(&self) -> Option<Via> {
+        match &self.backend {
+            Backend::Registry(r) => r
+                .api_support()
+                .map(|api| if api { Via::Api } else { Via::Tag }),
+            Backend::Layout(_) => Some(Via::Layout),
+        }
+    }
+
     /// A short name for messages and commands (`host/repo` or the layout path).
     pub fn name(&self) -> String {
         dispatch!(self, s => s.name())
     }
-    /// The command an independent client runs to list the attestation referrers of `subject`
-    /// (`platform`: its platform inside the image index, when it has one).
-    pub fn confirm_command(&self, subject: &Digest, platform: Option<&str>) -> String {
-        dispatch!(self, s => s.confirm_command(subject, platform))
+
+    /// Where the store is and how a client reaches it, for the commands reports print.
+    pub fn locator(&self) -> Locator {
+        dispatch!(self, s => s.locator())
+    }
+
+    /// HTTP requests sent so far through this store's client (0 for a layout).
+    pub fn requests(&self) -> u64 {
+        match &self.backend {
+            Backend::Registry(r) => r.requests(),
+            Backend::Layout(_) => 0,
+        }
     }
 }

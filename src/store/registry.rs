@@ -1,14 +1,14 @@
 //! A registry repository as a store. Referrers API support is probed with the real subject digest
 //! and cached per repository (registries.md §3); without it the referrers tag schema is used.
 
-use super::{ReferrersListing, StoreError};
+use super::{ReferrersListing, ReferrersWrites, SharedBlob, StoreError, TagChange};
 use crate::model::digest::Digest;
+use crate::model::image::Raw;
 use crate::model::media;
-use crate::model::reference::RegistryRef;
-use crate::plan::image::{Listing, Raw};
-use crate::plan::referrers::{fallback_tag, read_tag_index};
+use crate::model::reference::{Locator, RegistryRef};
+use crate::model::referrers::{fallback_tag, merge, read_tag_index, Listing, ReferrersUpdate};
 use crate::transport::error::RegistryError;
-use crate::transport::{Client, Referrers};
+use crate::transport::{Client, Fetched, Referrers};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -20,12 +20,6 @@ pub struct RepoState {
     support: Mutex<Option<bool>>,
     /// Blobs known to be in the repository (a HEAD said so, or we pushed them).
     blobs: Mutex<BTreeSet<Digest>>,
-    /// Held from the `HEAD` that found a shared blob missing until this repository's upload of
-    /// it ends: other repositories wait for it, then mount instead of uploading too.
-    establishing: Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>,
-    /// Per referrers tag read: its `ETag` (`None`: the tag did not exist), for a conditional
-    /// write of what was merged from that read.
-    etags: Mutex<HashMap<String, Option<String>>>,
 }
 
 /// What is known about a whole registry in a run.
@@ -37,40 +31,41 @@ pub struct RegistryState {
     establishing: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// Held by the one repository that found a shared blob missing, from that `HEAD` until its
+/// upload ends: other repositories wait for it, then mount instead of uploading too.
+pub struct UploadGate(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One repository of a registry.
 pub struct RegistryStore {
-    /// The HTTP client for the registry.
-    pub client: Client,
-    /// The image reference.
-    pub reference: RegistryRef,
+    client: Client,
+    reference: RegistryRef,
     repo_state: Arc<RepoState>,
     registry_state: Arc<RegistryState>,
 }
 
 impl RegistryStore {
-    /// A store for the repository of `reference`, with nothing known yet.
-    pub fn new(client: Client, reference: RegistryRef) -> RegistryStore {
-        Self::with_state(client, reference, Arc::default(), Arc::default())
-    }
-
-    /// A store for the repository of `reference` that shares what is known about the repository
-    /// and the registry with other stores of the same run.
-    pub fn with_state(
+    /// A store for the repository of `reference` that shares what is known about the registry
+    /// with other stores of the same run.
+    pub(super) fn new(
         client: Client,
         reference: RegistryRef,
-        repo_state: Arc<RepoState>,
         registry_state: Arc<RegistryState>,
     ) -> RegistryStore {
         RegistryStore {
             client,
             reference,
-            repo_state,
+            repo_state: Arc::default(),
             registry_state,
         }
+    }
+
+    /// The image reference (or `repository` alone, in a registry walk).
+    pub fn reference(&self) -> &RegistryRef {
+        &self.reference
     }
 
     fn repo(&self) -> &str {
@@ -82,6 +77,10 @@ impl RegistryStore {
         *lock(&self.repo_state.support)
     }
 
+    pub(super) fn requests(&self) -> u64 {
+        self.client.request_count()
+    }
+
     fn source_elsewhere(&self, digest: &Digest) -> bool {
         lock(&self.registry_state.blob_sources)
             .get(digest)
@@ -90,14 +89,18 @@ impl RegistryStore {
 
     /// Whether a blob every repository needs (the `{}` config) is here already. `false` also
     /// when another repository of the run has it: the upload is then a one-request mount. The
-    /// first repository to ask checks with a `HEAD` and, when it must upload, the others wait
-    /// for that upload instead of each checking and uploading the same bytes.
-    pub(super) async fn shared_blob_present(&self, digest: &Digest) -> Result<bool, StoreError> {
+    /// first repository to ask checks with a `HEAD` and, when it must upload, gets the gate the
+    /// others wait on, instead of each checking and uploading the same bytes.
+    pub(super) async fn shared_blob(&self, digest: &Digest) -> Result<SharedBlob, StoreError> {
+        let answer = |present| SharedBlob {
+            present,
+            gate: None,
+        };
         if lock(&self.repo_state.blobs).contains(digest) {
-            return Ok(true);
+            return Ok(answer(true));
         }
         if self.source_elsewhere(digest) {
-            return Ok(false);
+            return Ok(answer(false));
         }
         let gate = lock(&self.registry_state.establishing)
             .entry(digest.clone())
@@ -106,36 +109,35 @@ impl RegistryStore {
         match gate.clone().try_lock_owned() {
             Ok(guard) => {
                 let present = self.blob_exists(digest).await?;
-                if !present {
-                    *lock(&self.repo_state.establishing) = Some(guard);
-                }
-                Ok(present)
+                Ok(SharedBlob {
+                    present,
+                    gate: (!present).then_some(UploadGate(guard)),
+                })
             }
             Err(_) => {
                 drop(gate.lock().await);
                 if self.source_elsewhere(digest) {
-                    return Ok(false);
+                    return Ok(answer(false));
                 }
-                self.blob_exists(digest).await
+                Ok(answer(self.blob_exists(digest).await?))
             }
         }
     }
 
     pub(super) async fn resolve(&self) -> Result<Raw, StoreError> {
         let reference = self.reference.reference();
-        let f = self
-            .client
-            .get_manifest(self.repo(), &reference)
+        self.read(&reference)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("image {}", self.reference)))?;
-        let media_type = body_media_type(&f.bytes)
-            .or(f.content_type)
-            .unwrap_or_default();
-        Ok(Raw {
-            bytes: f.bytes,
-            digest: f.digest,
-            media_type,
-        })
+            .ok_or_else(|| StoreError::NotFound(format!("image {}", self.reference)))
+    }
+
+    /// A manifest by tag or digest, with its media type (from the body, else `Content-Type`).
+    pub async fn read(&self, reference: &str) -> Result<Option<Raw>, StoreError> {
+        Ok(self
+            .client
+            .get_manifest(self.repo(), reference)
+            .await?
+            .map(raw))
     }
 
     pub(super) async fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
@@ -166,6 +168,11 @@ impl RegistryStore {
         Ok(found)
     }
 
+    /// The repository's tags (`None`: no such repository).
+    pub async fn tags(&self) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self.client.tags(self.repo()).await?)
+    }
+
     pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
         if self.api_support() != Some(false) {
             match self
@@ -192,36 +199,11 @@ impl RegistryStore {
                 }
             }
         }
-        let tag = fallback_tag(subject);
-        let fetched = self.client.get_manifest(self.repo(), &tag).await?;
-        lock(&self.repo_state.etags).insert(
-            tag.clone(),
-            fetched.as_ref().map(|f| f.etag.clone().unwrap_or_default()),
-        );
-        let Some(f) = fetched else {
-            return Ok(ReferrersListing {
-                listing: Listing::Tag {
-                    existing: None,
-                    listed: Vec::new(),
-                },
-                descriptors: Vec::new(),
-            });
-        };
-        match read_tag_index(&f.bytes, subject) {
-            Ok(descriptors) => Ok(ReferrersListing {
-                listing: Listing::Tag {
-                    listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
-                    existing: Some(f.bytes),
-                },
-                descriptors,
-            }),
-            Err(e) => Ok(ReferrersListing {
-                listing: Listing::Unusable {
-                    reason: e.to_string(),
-                },
-                descriptors: Vec::new(),
-            }),
-        }
+        let fetched = self
+            .client
+            .get_manifest(self.repo(), &fallback_tag(subject))
+            .await?;
+        Ok(tag_listing(fetched, subject))
     }
 
     pub(super) async fn reupload_blob(
@@ -267,8 +249,6 @@ impl RegistryStore {
                 .entry(digest.clone())
                 .or_insert_with(|| self.repo().to_string());
         }
-        // Let the repositories waiting for this upload go on (to a mount, or to their own check).
-        lock(&self.repo_state.establishing).take();
         Ok(result?)
     }
 
@@ -284,21 +264,15 @@ impl RegistryStore {
         Ok(())
     }
 
-    /// PUTs manifest bytes under a tag. A referrers tag read before is written conditionally:
-    /// `If-Match` its `ETag`, or `If-None-Match: *` where it did not exist (registries that
-    /// honour these refuse a write over another writer's; distribution 2.8 and ferro ignore them).
-    pub async fn put_tag(
+    /// PUTs manifest bytes under a tag, with an optional precondition header (registries that
+    /// honour it refuse a write over another writer's; distribution 2.8 and ferro ignore it).
+    pub(super) async fn put_tag(
         &self,
         tag: &str,
         media_type: &str,
         bytes: &[u8],
+        condition: Option<(&'static str, &str)>,
     ) -> Result<(), StoreError> {
-        let read = lock(&self.repo_state.etags).remove(tag);
-        let condition = match &read {
-            Some(Some(etag)) if !etag.is_empty() => Some(("if-match", etag.as_str())),
-            Some(None) => Some(("if-none-match", "*")),
-            _ => None,
-        };
         match self
             .client
             .put_manifest_if(self.repo(), tag, media_type, bytes, condition)
@@ -311,34 +285,177 @@ impl RegistryStore {
         }
     }
 
-    /// The digest a tag points to now (`None`: no such tag).
-    pub async fn tag_digest(&self, tag: &str) -> Result<Option<Digest>, StoreError> {
-        Ok(self
-            .client
-            .get_manifest(self.repo(), tag)
-            .await?
-            .map(|f| f.digest))
+    /// Merges each update into its subject's referrers tag and writes it over exactly the state
+    /// read; the Referrers API needs no write. The tags of different subjects go out together.
+    pub(super) async fn add_referrers(
+        &self,
+        updates: &[&ReferrersUpdate],
+    ) -> (ReferrersWrites, Option<StoreError>) {
+        let results =
+            futures_util::future::join_all(updates.iter().map(|u| self.add_to_tag(u))).await;
+        let mut out = ReferrersWrites::default();
+        let mut failure = None;
+        for r in results {
+            match r {
+                Ok(Some((tag, true, _))) => out.changed.push(tag),
+                Ok(Some((tag, false, created))) => out.tags.push((tag, created)),
+                Ok(None) => {}
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        (out, failure)
+    }
+
+    /// One subject's tag write: `(tag, refused as changed, created)`, or `None` when nothing
+    /// needed writing.
+    async fn add_to_tag(
+        &self,
+        u: &ReferrersUpdate,
+    ) -> Result<Option<(String, bool, bool)>, StoreError> {
+        let Listing::Tag { existing, .. } = &u.listing else {
+            return Ok(None);
+        };
+        let Some(bytes) = merge(existing.as_deref(), &u.subject, &u.additions)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let tag = fallback_tag(&u.subject);
+        match self
+            .put_tag(&tag, media::OCI_INDEX, &bytes, condition(&u.listing))
+            .await
+        {
+            // Another writer changed the tag since we read it, and the registry refused to let
+            // us overwrite that: merged again after the read-back.
+            Err(StoreError::Changed(_)) => Ok(Some((tag, true, false))),
+            r => r.map(|()| Some((tag, false, existing.is_none()))),
+        }
+    }
+
+    /// Rewrites (conditionally on `listing`) or deletes a subject's referrers tag.
+    pub(super) async fn change_referrers_tag(
+        &self,
+        subject: &Digest,
+        listing: &Listing,
+        change: TagChange,
+    ) -> Result<(), StoreError> {
+        let Listing::Tag {
+            existing: Some(read),
+            ..
+        } = listing
+        else {
+            return Err(StoreError::Conflict(format!(
+                "no referrers tag of {subject} was read"
+            )));
+        };
+        match change {
+            TagChange::Rewrite(bytes) => {
+                let tag = fallback_tag(subject);
+                self.put_tag(&tag, media::OCI_INDEX, &bytes, condition(listing))
+                    .await
+            }
+            TagChange::Delete => self
+                .delete_manifest(&Digest::sha256(read))
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Moves `tags` to `new`, each only while it still points to `old` (or already to `new`):
+    /// never over an image someone pushed since.
+    pub(super) async fn move_tags(
+        &self,
+        old: &Digest,
+        new: &Digest,
+        media_type: &str,
+        bytes: &[u8],
+        tags: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut moved = Vec::new();
+        for t in tags {
+            let now = self.read(t).await?.map(|r| r.digest);
+            if now.as_ref() != Some(old) && now.as_ref() != Some(new) {
+                return Err(StoreError::Conflict(format!(
+                    "tag {t} now points to {}, not to the index {old} that was read; not moving it",
+                    now.map(|d| d.to_string())
+                        .unwrap_or_else(|| "nothing".into())
+                )));
+            }
+            self.put_tag(t, media_type, bytes, None).await?;
+            moved.push(t.clone());
+        }
+        Ok(moved)
+    }
+
+    pub(super) async fn delete_manifest(&self, digest: &Digest) -> Result<bool, StoreError> {
+        Ok(self.client.delete_manifest(self.repo(), digest).await?)
     }
 
     pub(super) fn name(&self) -> String {
         self.reference.name()
     }
 
-    pub(super) fn confirm_command(&self, subject: &Digest, _platform: Option<&str>) -> String {
-        let plain = if self.client.is_plain_http() {
-            " --plain-http"
-        } else {
-            ""
+    pub(super) fn locator(&self) -> Locator {
+        Locator::Registry {
+            reference: self.reference.clone(),
+            plain_http: self.client.is_plain_http(),
+            referrers_api: self.api_support(),
+        }
+    }
+}
+
+/// The precondition of a write over a referrers tag read as `listing`: `If-Match` its `ETag`,
+/// or `If-None-Match: *` where it did not exist.
+fn condition(listing: &Listing) -> Option<(&'static str, &str)> {
+    match listing {
+        Listing::Tag { existing: None, .. } => Some(("if-none-match", "*")),
+        Listing::Tag {
+            etag: Some(etag), ..
+        } if !etag.is_empty() => Some(("if-match", etag.as_str())),
+        _ => None,
+    }
+}
+
+/// A referrers tag as read, or unusable as one.
+fn tag_listing(fetched: Option<Fetched>, subject: &Digest) -> ReferrersListing {
+    let Some(f) = fetched else {
+        return ReferrersListing {
+            listing: Listing::Tag {
+                existing: None,
+                listed: Vec::new(),
+                etag: None,
+            },
+            descriptors: Vec::new(),
         };
-        let spec = match self.api_support() {
-            Some(false) => " --distribution-spec v1.1-referrers-tag",
-            _ => "",
-        };
-        format!(
-            "oras discover{plain}{spec} --artifact-type {} {}",
-            media::ATTESTATION_ARTIFACT_TYPE,
-            self.reference.with_digest(subject)
-        )
+    };
+    match read_tag_index(&f.bytes, subject) {
+        Ok(descriptors) => ReferrersListing {
+            listing: Listing::Tag {
+                listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
+                existing: Some(f.bytes),
+                etag: f.etag,
+            },
+            descriptors,
+        },
+        Err(e) => ReferrersListing {
+            listing: Listing::Unusable {
+                reason: e.to_string(),
+            },
+            descriptors: Vec::new(),
+        },
+    }
+}
+
+fn raw(f: Fetched) -> Raw {
+    let media_type = body_media_type(&f.bytes)
+        .or(f.content_type)
+        .unwrap_or_default();
+    Raw {
+        bytes: f.bytes,
+        digest: f.digest,
+        media_type,
     }
 }
 
@@ -350,7 +467,7 @@ pub fn body_media_type(bytes: &[u8]) -> Option<String> {
         media_type: Option<String>,
     }
     serde_json::from_slice::<M>(bytes)
-        .ok()?
-        .media_type
+        .ok()
+        .and_then(|m| m.media_type)
         .filter(|m| !m.is_empty())
 }

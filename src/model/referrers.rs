@@ -1,10 +1,98 @@
 //! The referrers tag schema (distribution-spec v1.1.1 "Referrers Tag Schema"): tag names,
 //! referrer descriptors and the read → merge → write of the `sha256-<hex>` index.
 
-use crate::model::digest::Digest;
-use crate::model::document::{Descriptor, Document, ManifestView};
-use crate::model::{gojson, jsonspan, media};
+use super::digest::Digest;
+use super::document::{Descriptor, Document, ManifestView};
+use super::{gojson, jsonspan, media};
 use serde_json::{json, Map, Value};
+
+/// How a subject's referrers can be listed, and what is listed now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// The registry's Referrers API; the digests listed.
+    Api {
+        /// Listed referrer digests (any artifact type).
+        listed: Vec<Digest>,
+    },
+    /// The referrers tag schema: the tag's current content (`None`: no such tag).
+    Tag {
+        /// The tag index bytes.
+        existing: Option<Vec<u8>>,
+        /// Digests it lists.
+        listed: Vec<Digest>,
+        /// The `ETag` the registry sent with `existing`: a write over it is conditional on it.
+        etag: Option<String>,
+    },
+    /// An OCI layout: manifests reachable from `index.json` whose subject is this one.
+    Layout {
+        /// Their digests.
+        listed: Vec<Digest>,
+    },
+    /// The referrers cannot be maintained (the tag holds something that is not an index).
+    Unusable {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Listing {
+    /// The digests listed now.
+    pub fn listed(&self) -> &[Digest] {
+        match self {
+            Listing::Api { listed } | Listing::Tag { listed, .. } | Listing::Layout { listed } => {
+                listed
+            }
+            Listing::Unusable { .. } => &[],
+        }
+    }
+
+    /// `api`, `tag` or `layout`.
+    pub fn via(&self) -> Via {
+        match self {
+            Listing::Api { .. } => Via::Api,
+            Listing::Tag { .. } => Via::Tag,
+            Listing::Layout { .. } => Via::Layout,
+            Listing::Unusable { .. } => Via::None,
+        }
+    }
+}
+
+/// How a referrer is (or will be) discoverable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The registry's Referrers API.
+    Api,
+    /// The referrers tag schema.
+    Tag,
+    /// An OCI layout's `index.json`.
+    Layout,
+    /// Not discoverable.
+    None,
+}
+
+/// Referrers to add to one subject, on top of the listing they were planned from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferrersUpdate {
+    /// The subject.
+    pub subject: Digest,
+    /// Its referrers as read: a write is made only over exactly this state.
+    pub listing: Listing,
+    /// Descriptor values to add (from [`referrer_descriptor`]).
+    pub additions: Vec<Value>,
+}
+
+impl ReferrersUpdate {
+    /// The referrers tag this update writes, and whether it creates it (`None`: no tag).
+    pub fn tag_write(&self) -> Option<(String, bool)> {
+        match &self.listing {
+            Listing::Tag { existing, .. } => {
+                Some((fallback_tag(&self.subject), existing.is_none()))
+            }
+            _ => None,
+        }
+    }
+}
 
 /// The tag that holds the referrers of `subject`: the algorithm truncated to 32 characters, `-`,
 /// the encoded part truncated to 64, anything outside `[a-zA-Z0-9._-]` replaced with `-`

@@ -1,0 +1,260 @@
+//! Takes back exactly what referrify added to a registry. The artifacts are recomputed from the
+//! legacy attestations (their bytes are deterministic), so undo needs no record of the run: it
+//! removes those artifacts' entries from referrers tags (other entries stay byte for byte),
+//! deletes a referrers tag only when referrify created it and it then holds nothing, and deletes
+//! the artifact manifests where the registry allows deletion.
+
+use super::load::{load, load_raw, Depth, Loaded};
+use crate::model::digest::Digest;
+use crate::model::image::Raw;
+use crate::model::referrers::{fallback_tag, Listing};
+use crate::plan::image::{conversions, Conversion};
+use crate::plan::undo::{unmerge, TagUndo};
+use crate::plan::writes::rewritten_index;
+use crate::report::{Problem, UndoImage, UndoStatus};
+use crate::store::{Store, StoreError, TagChange};
+use std::collections::BTreeSet;
+
+/// The outcome of an image that could not be worked on.
+pub fn failed(reference: &str, error: String) -> UndoImage {
+    UndoImage {
+        reference: reference.to_string(),
+        digest: None,
+        status: UndoStatus::Failed,
+        error: Some(error),
+        ..UndoImage::default()
+    }
+}
+
+/// Undoes referrify's writes for the images of one store (`raw`: already read, or `None` to
+/// resolve the store's reference).
+pub async fn undo(
+    store: &Store,
+    images: Vec<(String, Option<Raw>)>,
+    dry_run: bool,
+) -> Vec<UndoImage> {
+    let mut out: Vec<UndoImage> = Vec::new();
+    let mut convs: Vec<(usize, Conversion)> = Vec::new();
+    let mut artifacts = BTreeSet::new();
+    for (text, raw) in images {
+        let loaded = match raw {
+            Some(raw) => load_raw(store, raw, Depth::Attestations).await,
+            None => load(store).await,
+        };
+        let mut rep = UndoImage {
+            reference: text,
+            ..UndoImage::default()
+        };
+        match loaded {
+            Ok(Loaded::Index(img)) => {
+                rep.digest = Some(img.index.digest.clone());
+                for c in conversions(&img).0.into_iter().filter(|c| c.created) {
+                    if artifacts.insert(c.artifact.digest.clone()) {
+                        convs.push((out.len(), c));
+                    }
+                }
+            }
+            Ok(Loaded::Manifest(raw, _)) => rep.digest = Some(raw.digest),
+            Err(e) => rep.error = Some(e.to_string()),
+        }
+        out.push(rep);
+    }
+    // Referrers tags first (so no listing names a deleted manifest), then the artifacts.
+    let mut seen = BTreeSet::new();
+    let subjects: Vec<&Digest> = convs
+        .iter()
+        .map(|(_, c)| &c.subject.digest)
+        .filter(|s| seen.insert(*s))
+        .collect();
+    for subject in subjects {
+        undo_tag(store, subject, &convs, &mut out, dry_run).await;
+    }
+    for (owner, c) in &convs {
+        if out[*owner].error.is_none() {
+            delete_artifact(store, &c.artifact.digest, &mut out[*owner], dry_run).await;
+        }
+    }
+    for r in &mut out {
+        r.status = if r.error.is_some() {
+            UndoStatus::Failed
+        } else if r.removed_entries + r.artifacts_deleted.len() + r.tags_deleted.len() == 0 {
+            UndoStatus::Unchanged
+        } else if dry_run {
+            UndoStatus::Planned
+        } else {
+            UndoStatus::Undone
+        };
+    }
+    out
+}
+
+/// Takes our entries out of one subject's referrers tag (credited to the first image holding
+/// the subject).
+async fn undo_tag(
+    store: &Store,
+    subject: &Digest,
+    convs: &[(usize, Conversion)],
+    out: &mut [UndoImage],
+    dry_run: bool,
+) {
+    let owner = convs
+        .iter()
+        .find(|(_, c)| &c.subject.digest == subject)
+        .map(|(i, _)| *i)
+        .unwrap_or(0);
+    let ours: Vec<serde_json::Value> = convs
+        .iter()
+        .filter(|(_, c)| &c.subject.digest == subject)
+        .map(|(_, c)| c.descriptor.clone())
+        .collect();
+    let tag = fallback_tag(subject);
+    let listing = match store.referrers(subject).await {
+        Ok(l) => l.listing,
+        Err(e) => {
+            out[owner].error = Some(format!("listing referrers of {subject}: {e}"));
+            return;
+        }
+    };
+    let Listing::Tag {
+        existing: Some(bytes),
+        ..
+    } = &listing
+    else {
+        return;
+    };
+    let rep = &mut out[owner];
+    let change = match unmerge(bytes, subject, &ours) {
+        Ok(TagUndo::Nothing) => return,
+        Ok(TagUndo::Rewrite { bytes, removed }) => {
+            rep.removed_entries += removed.len();
+            rep.tags_rewritten.push(tag.clone());
+            TagChange::Rewrite(bytes)
+        }
+        Ok(TagUndo::Delete { removed }) => {
+            rep.removed_entries += removed.len();
+            rep.tags_deleted.push(tag.clone());
+            TagChange::Delete
+        }
+        Err(e) => {
+            rep.error = Some(format!("referrers tag {tag}: {e}"));
+            return;
+        }
+    };
+    if dry_run {
+        return;
+    }
+    if let Err(e) = store.change_referrers_tag(subject, &listing, change).await {
+        rep.error = Some(format!("referrers tag {tag}: {e}"));
+    }
+}
+
+async fn delete_artifact(store: &Store, d: &Digest, rep: &mut UndoImage, dry_run: bool) {
+    if dry_run {
+        match store.manifest_exists(d).await {
+            Ok(true) => rep.artifacts_deleted.push(d.clone()),
+            Ok(false) => {}
+            Err(e) => rep.error = Some(format!("{d}: {e}")),
+        }
+        return;
+    }
+    match store.delete_manifest(d).await {
+        Ok(true) => rep.artifacts_deleted.push(d.clone()),
+        Ok(false) => {}
+        Err(e) => rep.artifacts_kept.push(Problem {
+            digest: d.clone(),
+            message: format!("the registry did not delete it: {e}"),
+        }),
+    }
+}
+
+/// `--restore-index`: proves `tag` points to referrify's rewrite of `old` (rewriting `old` the
+/// way `convert --index rewrite` does gives exactly the tag's bytes), moves the tag back to
+/// `old`, then takes back the artifacts as for any image.
+pub async fn restore_index(
+    store: &Store,
+    text: &str,
+    tag: &str,
+    old: &Digest,
+    dry_run: bool,
+) -> Vec<UndoImage> {
+    let fail = |m: String| vec![failed(text, m)];
+    let current = match store.read(tag).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return fail(format!("tag {tag} not found")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let original = match store.read(old.as_str()).await {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            return fail(format!(
+                "the original index {old} is not in {}",
+                repository(store)
+            ))
+        }
+        Err(e) => return fail(e.to_string()),
+    };
+    if let Err(e) = prove_rewrite(store, &original, &current.digest, tag).await {
+        return fail(e);
+    }
+    let mut out = if dry_run {
+        Vec::new()
+    } else {
+        match store
+            .put_tag(tag, &original.media_type, &original.bytes)
+            .await
+        {
+            Ok(()) => Vec::new(),
+            Err(e) => return fail(format!("moving tag {tag} back to {old}: {e}")),
+        }
+    };
+    out.extend(undo(store, vec![(text.to_string(), Some(original))], dry_run).await);
+    for r in &mut out {
+        r.index_restored = Some(old.clone());
+        if r.error.is_none() {
+            r.status = if dry_run {
+                UndoStatus::Planned
+            } else {
+                UndoStatus::Undone
+            };
+        }
+    }
+    out
+}
+
+/// Proves that `current` is referrify's rewrite of `original`.
+async fn prove_rewrite(
+    store: &Store,
+    original: &Raw,
+    current: &Digest,
+    tag: &str,
+) -> Result<(), String> {
+    let old = &original.digest;
+    let img = match load_raw(store, original.clone(), Depth::Attestations).await {
+        Ok(Loaded::Index(img)) => img,
+        Ok(Loaded::Manifest(..)) => return Err(format!("{old} is not an image index")),
+        Err(e) => return Err(e.to_string()),
+    };
+    let (convs, _) = conversions(&img);
+    let refs: Vec<&Conversion> = convs.iter().collect();
+    match rewritten_index(&img, &refs) {
+        Ok(Some(bytes)) if Digest::sha256(&bytes) == *current => Ok(()),
+        _ => Err(format!(
+            "tag {tag} points to {current}, which is not referrify's rewrite of {old}; nothing restored"
+        )),
+    }
+}
+
+/// The repository's name without the registry host, for messages.
+fn repository(store: &Store) -> String {
+    match store.locator() {
+        crate::model::reference::Locator::Registry { reference, .. } => reference.repository,
+        crate::model::reference::Locator::Layout { reference, .. } => {
+            reference.dir.display().to_string()
+        }
+    }
+}
+
+/// Why a store operation means the image could not be undone.
+pub fn store_failed(reference: &str, e: StoreError) -> UndoImage {
+    failed(reference, e.to_string())
+}

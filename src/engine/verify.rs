@@ -1,0 +1,196 @@
+//! Checks the writes with fresh reads, the way a client lists referrers, and repairs referrers
+//! tags that a concurrent writer's lost update dropped our entries from.
+
+use crate::model::digest::Digest;
+use crate::model::media;
+use crate::model::referrers::{Listing, ReferrersUpdate, Via};
+use crate::plan::image::Conversion;
+use crate::store::{Store, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How many times verification lists referrers before calling an artifact missing.
+pub const VERIFY_ATTEMPTS: u32 = 4;
+
+/// How many times a lost update of a referrers tag is repaired before the attestation is
+/// reported as failed.
+const REPAIR_ROUNDS: u32 = 5;
+
+/// The result of re-listing one conversion's subject after the writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// Whether the artifact is listed as a referrer of its subject.
+    pub found: bool,
+    /// How it was listed.
+    pub via: Via,
+    /// Attempts it took.
+    pub attempts: u32,
+    /// Why listing failed, if it did.
+    pub error: Option<String>,
+}
+
+/// Verifies, and where another writer's concurrent write of a referrers tag dropped our entries,
+/// merges them in again and verifies again (with jittered backoff, so two writers that keep
+/// colliding drift apart).
+pub async fn verify_and_repair(store: &Store, live: &[Conversion]) -> Vec<Verification> {
+    let mut results = verify(store, live, VERIFY_ATTEMPTS).await;
+    for round in 1..=REPAIR_ROUNDS {
+        let lost: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.found && v.via == Via::Tag && v.error.is_none())
+            .map(|(i, _)| i)
+            .collect();
+        if lost.is_empty() {
+            break;
+        }
+        let convs: Vec<Conversion> = lost.iter().map(|&i| live[i].clone()).collect();
+        tracing::warn!(
+            "{}: {} referrers tag entr{} lost to a concurrent write; merging again (round {round})",
+            store.name(),
+            convs.len(),
+            if convs.len() == 1 { "y" } else { "ies" }
+        );
+        let pause = 20 + fastrand::u64(0..(40u64 << round.min(5)));
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        if let Err(e) = repair(store, &convs).await {
+            for &i in &lost {
+                results[i].error = Some(format!("merging the referrers tag again: {e}"));
+            }
+            break;
+        }
+        let again = verify(store, &convs, 1).await;
+        for (&i, v) in lost.iter().zip(again) {
+            results[i] = v;
+        }
+    }
+    results
+}
+
+/// Lists each subject's referrers the way a client would and confirms every artifact is there,
+/// retrying with backoff because caching registries (Quay) list new referrers late.
+pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<Verification> {
+    let mut results: Vec<Option<Verification>> = vec![None; convs.len()];
+    let pending = |r: &Option<Verification>| !r.as_ref().is_some_and(|v| v.found);
+    for attempt in 1..=attempts.max(1) {
+        let mut seen = BTreeSet::new();
+        let subjects: Vec<Digest> = convs
+            .iter()
+            .zip(&results)
+            .filter(|(c, r)| pending(r) && seen.insert(&c.subject.digest))
+            .map(|(c, _)| c.subject.digest.clone())
+            .collect();
+        if subjects.is_empty() {
+            break;
+        }
+        let listings = list_attestations(store, &subjects).await;
+        for (c, r) in convs.iter().zip(results.iter_mut()) {
+            if let Some(listing) = listings.get(&c.subject.digest) {
+                *r = Some(verification(listing, &c.artifact.digest, attempt));
+            }
+        }
+        // A referrers tag reads back what was last written: listing it again cannot change the
+        // answer (a lost update is repaired, not waited for). Only API listings, which caching
+        // registries serve late, are retried.
+        let waiting =
+            |r: &Option<Verification>| pending(r) && !r.as_ref().is_some_and(|v| v.via == Via::Tag);
+        if attempt < attempts && results.iter().any(waiting) {
+            tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or(Verification {
+                found: false,
+                via: Via::None,
+                attempts: 0,
+                error: Some("not verified".into()),
+            })
+        })
+        .collect()
+}
+
+type Listed = Result<(Vec<Digest>, Via), String>;
+
+/// The attestation referrers of each subject, filtered here too: registries may ignore
+/// `artifactType` (registries.md §4).
+async fn list_attestations(store: &Store, subjects: &[Digest]) -> BTreeMap<Digest, Listed> {
+    subjects
+        .iter()
+        .cloned()
+        .zip(store.referrers_many(subjects).await)
+        .map(|(s, r)| {
+            let r = r
+                .map(|l| {
+                    let listed = l
+                        .descriptors
+                        .iter()
+                        .filter(|d| {
+                            d.artifact_type
+                                .as_deref()
+                                .is_none_or(|t| t == media::ATTESTATION_ARTIFACT_TYPE)
+                        })
+                        .map(|d| d.digest.clone())
+                        .collect();
+                    (listed, l.listing.via())
+                })
+                .map_err(|e| e.to_string());
+            (s, r)
+        })
+        .collect()
+}
+
+fn verification(listing: &Listed, artifact: &Digest, attempt: u32) -> Verification {
+    match listing {
+        Ok((listed, via)) => Verification {
+            found: listed.contains(artifact),
+            via: *via,
+            attempts: attempt,
+            error: None,
+        },
+        Err(e) => Verification {
+            found: false,
+            via: Via::None,
+            attempts: attempt,
+            error: Some(e.clone()),
+        },
+    }
+}
+
+/// Merges conversions whose entries a concurrent writer dropped from a referrers tag (a lost
+/// update: two writers read the same tag, each wrote its own merge, the last write won) in
+/// again: reads each subject's tag as it is now and adds what is missing, keeping every entry
+/// already there byte for byte. A tag changed again since this read is left to the next round.
+pub async fn repair(store: &Store, lost: &[Conversion]) -> Result<usize, StoreError> {
+    let mut written = 0;
+    let mut seen = BTreeSet::new();
+    for subject in lost
+        .iter()
+        .map(|c| &c.subject.digest)
+        .filter(|s| seen.insert(*s))
+    {
+        let listing = store.referrers(subject).await?.listing;
+        if !matches!(listing, Listing::Tag { .. }) {
+            continue;
+        }
+        let additions = lost
+            .iter()
+            .filter(|c| {
+                &c.subject.digest == subject && !listing.listed().contains(&c.artifact.digest)
+            })
+            .map(|c| c.descriptor.clone())
+            .collect();
+        let update = ReferrersUpdate {
+            subject: subject.clone(),
+            listing,
+            additions,
+        };
+        let (w, failure) = store.add_referrers(&[&update]).await;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        written += w.tags.len();
+    }
+    Ok(written)
+}
