@@ -2,7 +2,8 @@
 //! `mod.rs`: manifests, blobs, and the referrers listing with its detection rule.
 
 use super::error::{describe_body, error_codes, RegistryError, Request};
-use super::{read_limited, Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_PAGES};
+use super::send::read_limited;
+use super::{Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_PAGES};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::media;
