@@ -2,7 +2,7 @@
 //! bodies within a limit. Every request sent is counted (integration tests count them).
 
 use super::connect::{flatten, is_certificate_error};
-use super::error::{describe_body, RegistryError, Request};
+use super::error::{RegistryError, Request};
 use super::{retry, Client};
 use reqwest::header::{HeaderMap, AUTHORIZATION};
 use reqwest::{Method, Url};
@@ -189,11 +189,7 @@ impl Client {
         let body = read_limited(resp, 64 * 1024, &request)
             .await
             .unwrap_or_default();
-        RegistryError::Status {
-            request,
-            status,
-            detail: format!("{}{hint}", describe_body(&body)),
-        }
+        RegistryError::from_body(request, status, &body, hint)
     }
 }
 
