@@ -4,7 +4,7 @@
 use super::challenge::{self, Challenge};
 use super::connect::flatten;
 use super::credentials::Credential;
-use super::error::{describe_body, RegistryError, Request};
+use super::error::{describe_body, Cause, RegistryError, Request};
 use super::send::read_limited;
 use super::Client;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -72,7 +72,9 @@ impl Client {
                     .insert(scope.to_string(), token);
                 Ok(Some(header))
             }
-            other => Err(self.auth_error(format!("unsupported authentication scheme {other:?}"))),
+            other => {
+                Err(self.auth_error(format!("unsupported authentication scheme {other:?}"), None))
+            }
         }
     }
 
@@ -107,20 +109,22 @@ impl Client {
         }
     }
 
-    fn auth_error(&self, reason: String) -> RegistryError {
+    fn auth_error(&self, reason: String, source: Option<Cause>) -> RegistryError {
         RegistryError::Auth {
             registry: self.inner.host.clone(),
             reason,
+            source,
         }
     }
 
     async fn fetch_token(&self, ch: &Challenge, scope: &str) -> Result<Token, RegistryError> {
-        let fail = |reason: &str| self.auth_error(reason.into());
+        let fail = |reason: &str| self.auth_error(reason.into(), None);
         let realm = ch
             .params
             .get("realm")
             .ok_or_else(|| fail("bearer challenge without realm"))?;
-        let url = Url::parse(realm).map_err(|_| fail("bearer realm is not a URL"))?;
+        let url = Url::parse(realm)
+            .map_err(|e| self.auth_error("bearer realm is not a URL".into(), Some(e.into())))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(fail("bearer realm is not an http(s) URL"));
         }
@@ -132,20 +136,18 @@ impl Client {
             .token_request(url, &service, scope)
             .await
             .map_err(|e| {
-                self.auth_error(format!(
-                    "token request to {} failed: {}",
-                    request.url,
-                    flatten(&e)
-                ))
+                let reason = format!("token request to {} failed: {}", request.url, flatten(&e));
+                self.auth_error(reason, Some(e.without_url().into()))
             })?;
         let status = resp.status();
         let body = read_limited(resp, 1 << 20, &request).await?;
         if !status.is_success() {
-            return Err(self.auth_error(format!(
-                "token endpoint answered HTTP {}: {}",
-                status.as_u16(),
+            let code = status.as_u16();
+            let reason = format!(
+                "token endpoint answered HTTP {code}: {}",
                 describe_body(&body)
-            )));
+            );
+            return Err(self.auth_error(reason, None));
         }
         parse_token(&body).map_err(fail)
     }
@@ -205,6 +207,7 @@ fn parse_token(body: &[u8]) -> Result<Token, &'static str> {
         access_token: Option<String>,
         expires_in: Option<u64>,
     }
+    // The JSON error is not kept as a cause: serde's messages quote values, here secrets.
     let t: TokenResponse = serde_json::from_slice(body)
         .map_err(|_| "token endpoint answered something that is not a token")?;
     let value = t

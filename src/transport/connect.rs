@@ -1,7 +1,7 @@
 //! Reaching the host: the HTTP client, HTTPS or plain HTTP for loopback registries, and
 //! connection failures described without the URL (which may carry a signed query).
 
-use super::error::RegistryError;
+use super::error::{Cause, RegistryError};
 use super::{Client, ClientOptions};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -35,9 +35,10 @@ pub(super) fn http_client(
     host: &str,
     opts: &ClientOptions,
 ) -> Result<reqwest::Client, RegistryError> {
-    let fail = |reason: String| RegistryError::Credentials {
+    let fail = |reason: String, source: Cause| RegistryError::Credentials {
         registry: host.into(),
         reason,
+        source: Some(source),
     };
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -46,19 +47,19 @@ pub(super) fn http_client(
         .timeout(opts.timeout)
         .pool_max_idle_per_host(opts.max_concurrency.max(1));
     if let Some(ca) = &opts.ca_file {
-        let pem = std::fs::read(ca)
-            .map_err(|e| fail(format!("cannot read CA file {}: {e}", ca.display())))?;
+        let pem = std::fs::read(ca).map_err(|e| {
+            let reason = format!("cannot read CA file {}: {e}", ca.display());
+            fail(reason, e.into())
+        })?;
         let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-            fail(format!(
-                "CA file {} is not a PEM certificate: {e}",
-                ca.display()
-            ))
+            let reason = format!("CA file {} is not a PEM certificate: {e}", ca.display());
+            fail(reason, e.into())
         })?;
         builder = builder.add_root_certificate(cert);
     }
     builder
         .build()
-        .map_err(|e| fail(format!("cannot set up HTTP: {e}")))
+        .map_err(|e| fail(format!("cannot set up HTTP: {e}"), e.into()))
 }
 
 impl Client {
@@ -167,5 +168,22 @@ mod tests {
         ] {
             assert!(!is_loopback(h), "{h}");
         }
+    }
+
+    #[test]
+    fn a_missing_ca_file_keeps_its_io_error() {
+        let opts = ClientOptions {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..ClientOptions::default()
+        };
+        let e = http_client("r.example", &opts).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "credentials for r.example: cannot read CA file /nonexistent/ca.pem: "
+            ),
+            "{e}"
+        );
+        let cause = std::error::Error::source(&e).expect("the cause is kept");
+        assert!(cause.downcast_ref::<std::io::Error>().is_some());
     }
 }

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// The error underneath a [`RegistryError`], kept for `source()` but never part of its message.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// An HTTP method and a redacted URL, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -144,6 +147,8 @@ pub enum RegistryError {
         request: Request,
         /// The cause, flattened (reqwest's chain, which never carries our credentials).
         message: String,
+        /// The cause, without its URL (a redirect target's query may be a signature).
+        source: reqwest::Error,
     },
     /// The response started but its body broke off (connection reset, truncated body, timeout
     /// while reading). Reads are retried on this.
@@ -153,6 +158,8 @@ pub enum RegistryError {
         request: Request,
         /// The cause, flattened.
         message: String,
+        /// The cause, without its URL.
+        source: reqwest::Error,
     },
     /// Logging in failed.
     #[error("authentication to {registry} failed: {reason}")]
@@ -161,6 +168,8 @@ pub enum RegistryError {
         registry: String,
         /// Why.
         reason: String,
+        /// The underlying error, where there is one that cannot carry a secret.
+        source: Option<Cause>,
     },
     /// The content does not hash to the digest it was asked for.
     #[error("{request}: content does not match digest {expected} (it hashes to {actual})")]
@@ -195,6 +204,8 @@ pub enum RegistryError {
         registry: String,
         /// Why.
         reason: String,
+        /// The underlying error (I/O, TLS setup, URL), where there is one.
+        source: Option<Cause>,
     },
 }
 

@@ -102,6 +102,7 @@ impl Client {
             Url::parse(&format!("{scheme}://{host}/")).map_err(|e| RegistryError::Credentials {
                 registry: host.into(),
                 reason: format!("not a valid registry host: {e}"),
+                source: Some(e.into()),
             })
         };
         let https = parse("https")?;
@@ -121,6 +122,7 @@ impl Client {
                 RegistryError::Credentials {
                     registry: auth_registry.into(),
                     reason,
+                    source: None,
                 }
             })?,
             None => None,

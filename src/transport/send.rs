@@ -68,7 +68,7 @@ impl Client {
                     tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
                     continue;
                 }
-                Err(e) => return Err(gave_up(call.request, &e, attempt)),
+                Err(e) => return Err(gave_up(call.request, e, attempt)),
             };
             let status = resp.status().as_u16();
             if status == 401 && call.same_host && !reauthed {
@@ -156,17 +156,22 @@ impl Client {
         let mut attempt = 1;
         loop {
             match read().await {
-                Err(RegistryError::BodyRead { request, message })
-                    if attempt < self.inner.retry.max_attempts =>
-                {
+                Err(RegistryError::BodyRead {
+                    request, message, ..
+                }) if attempt < self.inner.retry.max_attempts => {
                     tracing::debug!(%request, attempt, "retrying after: {message}");
                     tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
                     attempt += 1;
                 }
-                Err(RegistryError::BodyRead { request, message }) => {
+                Err(RegistryError::BodyRead {
+                    request,
+                    message,
+                    source,
+                }) => {
                     return Err(RegistryError::BodyRead {
                         request,
                         message: format!("{message} (after {attempt} attempts)"),
+                        source,
                     })
                 }
                 r => return r,
@@ -194,14 +199,15 @@ impl Client {
 }
 
 /// The error for a request that failed on its last attempt.
-fn gave_up(request: Request, e: &reqwest::Error, attempt: u32) -> RegistryError {
+fn gave_up(request: Request, e: reqwest::Error, attempt: u32) -> RegistryError {
     RegistryError::Transport {
         request,
         message: format!(
             "{} (after {attempt} attempt{})",
-            flatten(e),
+            flatten(&e),
             if attempt == 1 { "" } else { "s" }
         ),
+        source: e.without_url(),
     }
 }
 
@@ -234,8 +240,48 @@ pub(super) async fn read_limited(
                 return Err(RegistryError::BodyRead {
                     request: request.clone(),
                     message: format!("reading the response failed: {}", flatten(&e)),
+                    source: e.without_url(),
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::digest::Digest;
+    use crate::transport::retry::RetryPolicy;
+    use crate::transport::{Client, ClientOptions};
+
+    #[tokio::test]
+    async fn a_failed_request_keeps_its_cause_without_the_url() {
+        // Nothing listens on a port just released: the connection is refused.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let opts = ClientOptions {
+            plain_http: true,
+            retry: RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
+            docker_config: Some("/nonexistent/config.json".into()),
+            ..ClientOptions::default()
+        };
+        let client = Client::new(&addr, &addr, &opts).unwrap();
+        let digest = Digest::sha256(b"x");
+        let e = client
+            .put_blob("a/b", &digest, b"x", Some("c/d"))
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        let start = format!("POST http://{addr}/v2/a/b/blobs/uploads/: connection failed");
+        assert!(text.starts_with(&start), "{text}");
+        assert!(text.ends_with("(after 1 attempt)"), "{text}");
+        let cause = std::error::Error::source(&e).expect("the cause is kept");
+        assert!(cause.downcast_ref::<reqwest::Error>().is_some());
+        assert!(!format!("{e:?}").contains("mount="), "{e:?}");
     }
 }
