@@ -1,8 +1,9 @@
 //! The registry API calls referrify makes, on top of the client's auth and retry handling in
-//! `mod.rs`: manifests, blobs, and the referrers listing with its detection rule.
+//! `send.rs`: manifests, blobs, and the referrers listing with its detection rule.
 
-use super::error::{describe_body, error_codes, RegistryError, Request};
-use super::{read_limited, Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_PAGES};
+use super::error::{OciErrorCode, RegistryError, Request};
+use super::send::read_limited;
+use super::{Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_PAGES};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::media;
@@ -354,55 +355,13 @@ impl Client {
             let resp = self
                 .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
                 .await?;
-            let status = resp.status().as_u16();
-            if status != 200 {
-                if page > 0 {
-                    return Err(self.fail(resp, request).await);
-                }
-                return match status {
-                    404 => {
-                        let body = read_limited(resp, 64 * 1024, &request)
-                            .await
-                            .unwrap_or_default();
-                        if error_codes(&body).iter().any(|c| c == "NAME_UNKNOWN") {
-                            Err(RegistryError::Status {
-                                request,
-                                status,
-                                detail: describe_body(&body),
-                            })
-                        } else {
-                            Ok(Referrers::Unsupported {
-                                reason: "referrers endpoint answered HTTP 404".into(),
-                            })
-                        }
-                    }
-                    300..=399 | 400 | 405 | 406 => Ok(Referrers::Unsupported {
-                        reason: format!("referrers endpoint answered HTTP {status}"),
-                    }),
-                    _ => Err(self.fail(resp, request).await),
+            if !is_index(&resp) {
+                return match page {
+                    0 => self.without_api(resp, request).await,
+                    _ => Err(self.bad_page(resp, request).await),
                 };
             }
-            let ct = content_type(resp.headers());
-            if ct.as_deref() != Some(media::OCI_INDEX) {
-                if page > 0 {
-                    return Err(RegistryError::Protocol {
-                        request,
-                        reason: format!("referrers page with Content-Type {ct:?}"),
-                    });
-                }
-                return Ok(Referrers::Unsupported {
-                    reason: format!(
-                        "referrers endpoint answered 200 with Content-Type {}",
-                        ct.as_deref().unwrap_or("(none)")
-                    ),
-                });
-            }
-            let applied = resp
-                .headers()
-                .get("oci-filters-applied")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
-            filtered &= applied && artifact_type.is_some();
+            filtered &= filters_applied(resp.headers()) && artifact_type.is_some();
             let next = next_link(resp.headers(), &url);
             let body = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
             let index = Document::parse_index(&body, Some(media::OCI_INDEX)).map_err(|e| {
@@ -433,6 +392,58 @@ impl Client {
             reason: format!("more than {MAX_REFERRERS_PAGES} pages of referrers"),
         })
     }
+
+    /// Classifies a first referrers answer that is not an index (registries.md §3): the
+    /// registry has no Referrers API, or the request failed.
+    async fn without_api(
+        &self,
+        resp: reqwest::Response,
+        request: Request,
+    ) -> Result<Referrers, RegistryError> {
+        let status = resp.status().as_u16();
+        let reason = match status {
+            200 => format!(
+                "referrers endpoint answered 200 with Content-Type {}",
+                content_type(resp.headers()).as_deref().unwrap_or("(none)")
+            ),
+            404 => {
+                // A missing repository is an error; a missing endpoint means no API.
+                let e = self.fail(resp, request).await;
+                if e.has_code(OciErrorCode::NameUnknown) {
+                    return Err(e);
+                }
+                "referrers endpoint answered HTTP 404".into()
+            }
+            300..=399 | 400 | 405 | 406 => format!("referrers endpoint answered HTTP {status}"),
+            _ => return Err(self.fail(resp, request).await),
+        };
+        Ok(Referrers::Unsupported { reason })
+    }
+
+    /// The error for a later referrers page that is not an index.
+    async fn bad_page(&self, resp: reqwest::Response, request: Request) -> RegistryError {
+        if resp.status() != StatusCode::OK {
+            return self.fail(resp, request).await;
+        }
+        let ct = content_type(resp.headers());
+        RegistryError::Protocol {
+            request,
+            reason: format!("referrers page with Content-Type {ct:?}"),
+        }
+    }
+}
+
+/// Whether a response is a referrers page: 200 with the OCI index media type.
+fn is_index(resp: &reqwest::Response) -> bool {
+    resp.status() == StatusCode::OK
+        && content_type(resp.headers()).as_deref() == Some(media::OCI_INDEX)
+}
+
+/// Whether the registry says it applied the `artifactType` filter (`OCI-Filters-Applied`).
+fn filters_applied(h: &HeaderMap) -> bool {
+    h.get("oci-filters-applied")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"))
 }
 
 fn content_type(h: &HeaderMap) -> Option<String> {

@@ -3,7 +3,8 @@
 //! by `last` while pages come back full; a page that does not advance is an error, not a loop.
 
 use super::error::{RegistryError, Request};
-use super::{read_limited, Client};
+use super::send::read_limited;
+use super::Client;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 
