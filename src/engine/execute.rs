@@ -6,6 +6,7 @@ use crate::model::referrers::ReferrersUpdate;
 use crate::plan::writes::{Action, ImagePlan};
 use crate::report::progress::Observer;
 use crate::store::{ReferrersWrites, Store, StoreError, UploadGate};
+use crate::transport::error::OciErrorCode;
 use futures_util::future::join_all;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -171,7 +172,7 @@ async fn push_artifact(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<(
     loop {
         match store.put_manifest(digest, media::OCI_MANIFEST, bytes).await {
             Err(StoreError::Registry(e))
-                if attempt < 3 && e.to_string().contains("MANIFEST_BLOB_UNKNOWN") =>
+                if attempt < 3 && e.has_code(OciErrorCode::ManifestBlobUnknown) =>
             {
                 attempt += 1;
                 tracing::debug!(%digest, attempt, "config blob not yet readable; uploading it again");
