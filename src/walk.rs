@@ -74,96 +74,106 @@ where
         .buffer_unordered(in_flight(jobs))
 }
 
-fn catalog_channel(client: Catalog, selection: Arc<Selection>) -> mpsc::Receiver<Found> {
+fn catalog_channel(catalog: Catalog, selection: Arc<Selection>) -> mpsc::Receiver<Found> {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
-        let mut cursor = Cursor::Start;
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut pages = 0usize;
-        let mut guessed = false;
-        loop {
-            let page = match client.page(&cursor).await {
-                Ok(Some(p)) => p,
-                Ok(None) if pages == 0 => {
-                    let names = selection.named_repositories();
-                    if names.is_empty() {
-                        let _ = tx
-                            .send(Found::Failed(format!(
-                                "{} does not let us read its catalog: name the repositories with --repo",
-                                client.host()
-                            )))
-                            .await;
-                    }
-                    tracing::info!(
-                        "no catalog access; taking the {} repositories named with --repo",
-                        names.len()
-                    );
-                    for n in names {
-                        if tx.send(Found::Repository(n)).await.is_err() {
-                            return;
-                        }
-                    }
-                    return;
-                }
-                Ok(None) => {
-                    let _ = tx
-                        .send(Found::Failed(
-                            "the catalog stopped answering after its first page".into(),
-                        ))
-                        .await;
-                    return;
-                }
-                Err(e) => {
-                    let _ = tx
-                        .send(Found::Failed(format!("reading the catalog: {e}")))
-                        .await;
-                    return;
-                }
-            };
-            pages += 1;
-            if page.names.is_empty() {
-                return;
-            }
-            let mut fresh = 0usize;
-            for name in page.names {
-                if !seen.insert(name.clone()) {
-                    continue;
-                }
-                fresh += 1;
-                if selection.takes_repository(&name)
-                    && tx.send(Found::Repository(name)).await.is_err()
-                {
-                    return;
-                }
-            }
-            match page.next {
-                // A page we asked for by guessing `last` that holds nothing new: the end.
-                _ if fresh == 0 && guessed => return,
-                Cursor::Url(_) | Cursor::Guess(_) if fresh == 0 => {
-                    let _ = tx
-                        .send(Found::Failed(
-                            "the catalog repeats a page (it pages in a loop); stopped there".into(),
-                        ))
-                        .await;
-                    return;
-                }
-                Cursor::Url(_) | Cursor::Guess(_) if pages < MAX_CATALOG_PAGES => {
-                    guessed = matches!(page.next, Cursor::Guess(_));
-                    cursor = page.next;
-                }
-                Cursor::Url(_) | Cursor::Guess(_) => {
-                    let _ = tx
-                        .send(Found::Failed(format!(
-                            "the catalog has more than {MAX_CATALOG_PAGES} pages; stopped there"
-                        )))
-                        .await;
-                    return;
-                }
-                _ => return,
-            }
+        if let Err(Stop::Failed(e)) = walk_catalog(&catalog, &selection, &tx).await {
+            let _ = tx.send(Found::Failed(e)).await;
         }
     });
     rx
+}
+
+/// Why the catalog walk ended early.
+enum Stop {
+    /// The receiver is gone: nobody wants more.
+    Closed,
+    /// The catalog could not be read further.
+    Failed(String),
+}
+
+/// Sends every repository of the catalog that `selection` takes, page by page.
+async fn walk_catalog(
+    catalog: &Catalog,
+    selection: &Selection,
+    tx: &mpsc::Sender<Found>,
+) -> Result<(), Stop> {
+    let mut cursor = Cursor::Start;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut pages = 0usize;
+    let mut guessed = false;
+    loop {
+        let page = match catalog.page(&cursor).await {
+            Ok(Some(p)) => p,
+            Ok(None) if pages == 0 => return send_named(catalog, selection, tx).await,
+            Ok(None) => {
+                return Err(Stop::Failed(
+                    "the catalog stopped answering after its first page".into(),
+                ))
+            }
+            Err(e) => return Err(Stop::Failed(format!("reading the catalog: {e}"))),
+        };
+        pages += 1;
+        if page.names.is_empty() {
+            return Ok(());
+        }
+        let mut fresh = 0usize;
+        for name in page.names {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            fresh += 1;
+            if selection.takes_repository(&name) {
+                tx.send(Found::Repository(name))
+                    .await
+                    .map_err(|_| Stop::Closed)?;
+            }
+        }
+        match page.next {
+            // A page we asked for by guessing `last` that holds nothing new: the end.
+            _ if fresh == 0 && guessed => return Ok(()),
+            Cursor::Url(_) | Cursor::Guess(_) if fresh == 0 => {
+                return Err(Stop::Failed(
+                    "the catalog repeats a page (it pages in a loop); stopped there".into(),
+                ))
+            }
+            Cursor::Url(_) | Cursor::Guess(_) if pages < MAX_CATALOG_PAGES => {
+                guessed = matches!(page.next, Cursor::Guess(_));
+                cursor = page.next;
+            }
+            Cursor::Url(_) | Cursor::Guess(_) => {
+                return Err(Stop::Failed(format!(
+                    "the catalog has more than {MAX_CATALOG_PAGES} pages; stopped there"
+                )))
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Where the registry has no catalog for us: the repositories named with `--repo`.
+async fn send_named(
+    catalog: &Catalog,
+    selection: &Selection,
+    tx: &mpsc::Sender<Found>,
+) -> Result<(), Stop> {
+    let names = selection.named_repositories();
+    if names.is_empty() {
+        return Err(Stop::Failed(format!(
+            "{} does not let us read its catalog: name the repositories with --repo",
+            catalog.host()
+        )));
+    }
+    tracing::info!(
+        "no catalog access; taking the {} repositories named with --repo",
+        names.len()
+    );
+    for n in names {
+        tx.send(Found::Repository(n))
+            .await
+            .map_err(|_| Stop::Closed)?;
+    }
+    Ok(())
 }
 
 /// An image a repository's tags point to.

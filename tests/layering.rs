@@ -1,22 +1,158 @@
-//! The data flow is one-way (README "Development"): `model` and `plan` are pure — no I/O, no
-//! async, no reaching into the stages that do I/O — so planning can be tested and dry-run
-//! without a network or a disk.
+//! The data flow is one way (README "Development"): commands → engine / walk → store →
+//! transport, with `model` (views over bytes) and `plan` (pure decisions) below everything and
+//! `report` rendering outcomes. This test reads the crate's real import graph (every
+//! `crate::…` path and every `super::…` that leaves a top-level module) and fails on any edge the
+//! table does not allow, so a call that climbs back up cannot creep in. `model` and `plan` also do
+//! no I/O at all.
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
-fn sources(dir: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(dir)).unwrap() {
+/// Which top-level modules each module may use (itself always).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("model", &[]),
+    ("plan", &["model"]),
+    ("transport", &["model"]),
+    ("store", &["model", "transport"]),
+    ("report", &["model", "plan"]),
+    ("state", &["model"]),
+    ("exit", &[]),
+    ("cli", &["model", "plan", "report"]),
+    ("walk", &["model", "plan", "store"]),
+    ("engine", &["model", "plan", "store", "report"]),
+    (
+        "commands",
+        &[
+            "cli", "exit", "model", "plan", "engine", "walk", "store", "report", "state",
+        ],
+    ),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "rs") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            // Unit tests may use anything.
-            let code = text.split("#[cfg(test)]").next().unwrap().to_string();
-            out.push((p.display().to_string(), code));
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
         }
     }
-    assert!(!out.is_empty(), "{dir} has no sources");
+}
+
+/// The code of a file without its unit tests and comments (tests may use anything; comments
+/// name modules in prose).
+fn code(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.split("#[cfg(test)]").next().unwrap();
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `src/<top>/…` or `src/<top>.rs` → `<top>`; `None` for lib.rs and main.rs.
+fn top_module(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).unwrap();
+    let first = rel.components().next()?.as_os_str().to_str()?.to_string();
+    let name = first.trim_end_matches(".rs").to_string();
+    (name != "lib" && name != "main").then_some(name)
+}
+
+/// The top-level modules a file uses: `crate::x`, and `super::x` from a module's own `mod.rs`.
+fn uses(src: &Path, file: &Path, code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() {
+            out.insert(name);
+        }
+    }
+    let depth = file.strip_prefix(src).unwrap().components().count();
+    let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
+    if depth == 2 && is_mod_rs {
+        for (i, _) in code.match_indices("super::") {
+            let rest = &code[i + "super::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
     out
+}
+
+#[test]
+fn every_import_goes_down_the_layers() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut seen = BTreeSet::new();
+    let mut bad = Vec::new();
+    for f in &files {
+        let Some(top) = top_module(&src, f) else {
+            continue;
+        };
+        seen.insert(top.clone());
+        let Some(ok) = allowed.get(top.as_str()) else {
+            bad.push(format!(
+                "{}: module {top} is not in the layering table",
+                f.display()
+            ));
+            continue;
+        };
+        for used in uses(&src, f, &code(f)) {
+            if used != top && !ok.contains(&used.as_str()) {
+                bad.push(format!("{}: {top} uses {used}", f.display()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "imports that break the layering:\n{}",
+        bad.join("\n")
+    );
+    // The table names every module there is, and nothing that is gone.
+    let table: BTreeSet<String> = allowed.keys().map(|k| k.to_string()).collect();
+    assert_eq!(seen, table, "layering table and src/ differ");
+}
+
+#[test]
+fn the_checker_sees_a_forbidden_edge() {
+    // A store file reaching into plan, and a mod.rs reaching out through super::, are both seen.
+    let src = Path::new("/x/src");
+    let store = Path::new("/x/src/store/registry.rs");
+    let used = uses(
+        src,
+        store,
+        "use crate::plan::writes::Action;\nlet x = crate::model::media::X;",
+    );
+    assert_eq!(used, ["model", "plan"].map(String::from).into());
+    let m = Path::new("/x/src/commands/mod.rs");
+    assert!(uses(src, m, "use super::transport::Client;").contains("transport"));
+    let inner = Path::new("/x/src/commands/check.rs");
+    assert!(uses(src, inner, "use super::{emit, Context};").is_empty());
+    assert!(code_without_comments_drops("// crate::transport in prose").is_empty());
+}
+
+fn code_without_comments_drops(line: &str) -> BTreeSet<String> {
+    let dir = std::env::temp_dir().join(format!("layering-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src/store")).unwrap();
+    let f = dir.join("src/store/x.rs");
+    std::fs::write(&f, line).unwrap();
+    let used = uses(&dir.join("src"), &f, &code(&f));
+    let _ = std::fs::remove_dir_all(&dir);
+    used
 }
 
 #[test]
@@ -28,22 +164,19 @@ fn model_and_plan_do_no_io() {
         "std::net",
         "std::process",
         "async fn",
-        "crate::store",
-        "crate::transport",
-        "crate::input",
-        "crate::execute",
-        "crate::commands",
-        "crate::report",
     ];
-    for dir in ["src/model", "src/plan"] {
-        for (file, code) in sources(dir) {
-            for f in forbidden {
-                assert!(!code.contains(f), "{file} uses {f}");
+    for dir in ["model", "plan"] {
+        let mut files = Vec::new();
+        rust_files(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(dir),
+            &mut files,
+        );
+        assert!(!files.is_empty(), "src/{dir} has no sources");
+        for f in files {
+            let code = code(&f);
+            for word in forbidden {
+                assert!(!code.contains(word), "{} uses {word}", f.display());
             }
         }
-    }
-    // model depends on nothing else in the crate.
-    for (file, code) in sources("src/model") {
-        assert!(!code.contains("crate::plan"), "{file} reaches into plan");
     }
 }

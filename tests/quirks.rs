@@ -747,3 +747,63 @@ fn oversized_statement_blobs_are_refused() {
         "{e}"
     );
 }
+
+/// The one registry walk holds at most `in_flight(jobs)` repositories at once, whatever the
+/// catalog's size: every command's memory and connection use rests on that bound.
+#[test]
+fn the_walk_works_on_a_bounded_number_of_repositories_at_once() {
+    run(async {
+        use futures_util::StreamExt as _;
+        use referrify::plan::scope::Selection;
+        use referrify::walk::{each_repository, in_flight, Walked};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let names: Vec<String> = (0..30).map(|i| format!("r{i:02}")).collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "repositories": names })).unwrap();
+        let fake = Fake::start(move |_, _, _, _| (200, vec![], body.clone()));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let bound = in_flight(1);
+        let walk = each_repository(
+            client(&fake.addr, 1).into(),
+            Arc::new(Selection::default()),
+            1,
+            |name| {
+                let (running, most, mut released) =
+                    (running.clone(), most.clone(), released.clone());
+                async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    let _ = released.wait_for(|r| *r).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    name
+                }
+            },
+        );
+        let control = async {
+            // Every started repository waits for the release, so the walk fills its slots.
+            for _ in 0..10_000 {
+                if running.load(Ordering::SeqCst) >= bound {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let _ = release.send(true);
+        };
+        let (done, ()) = tokio::join!(walk.collect::<Vec<_>>(), control);
+        let mut got: Vec<String> = done
+            .into_iter()
+            .map(|w| match w {
+                Walked::Repository(n) => n,
+                Walked::CatalogFailed(e) => panic!("{e}"),
+            })
+            .collect();
+        got.sort();
+        assert_eq!(got, names, "every repository walked once");
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            bound,
+            "never more than {bound} at once"
+        );
+    });
+}

@@ -18,31 +18,29 @@ use crate::report::{
     TagProblem, SCHEMA_VERSION,
 };
 use crate::state::{Record, State};
-use crate::store::Store;
+use crate::store::{Catalog, Store};
 use crate::walk::{self, TaggedImage, Walked};
 use futures_util::StreamExt as _;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Runs `migrate`.
-pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit {
-    let g = &ctx.global;
-    let Some(registry) = parse_registry(&args.registry) else {
-        return usage(&format!(
-            "{:?} is not a registry: write HOST[:PORT] (e.g. 127.0.0.1:5000 or ghcr.io); select repositories with --repo",
-            args.registry
-        ));
-    };
-    let selection = match args.scope.selection(args.shard) {
-        Ok(s) => Arc::new(s),
-        Err(e) => return usage(&e),
-    };
+/// What a migration runs over, from its arguments.
+struct Run {
+    registry: String,
+    selection: Arc<Selection>,
+    state: State,
+    catalog: Catalog,
+}
+
+fn prepare(ctx: &Context, args: &MigrateArgs) -> Result<Run, String> {
+    let registry = parse_registry(&args.registry).ok_or_else(|| format!(
+        "{:?} is not a registry: write HOST[:PORT] (e.g. 127.0.0.1:5000 or ghcr.io); select repositories with --repo",
+        args.registry
+    ))?;
+    let selection = Arc::new(args.scope.selection(args.shard)?);
     let state = match &args.state {
-        Some(p) => match State::open(p, &registry, args.dry_run) {
-            Ok(s) => s,
-            Err(e) => return usage(&e.to_string()),
-        },
+        Some(p) => State::open(p, &registry, args.dry_run).map_err(|e| e.to_string())?,
         None => State::none(),
     };
     if state.skipped_lines > 0 {
@@ -51,9 +49,26 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
             state.skipped_lines
         );
     }
-    let catalog = match ctx.stores.registry(&registry) {
-        Ok(c) => c,
-        Err(e) => return usage(&e.to_string()),
+    let catalog = ctx.stores.registry(&registry).map_err(|e| e.to_string())?;
+    Ok(Run {
+        registry,
+        selection,
+        state,
+        catalog,
+    })
+}
+
+/// Runs `migrate`.
+pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit {
+    let g = &ctx.global;
+    let Run {
+        registry,
+        selection,
+        state,
+        catalog,
+    } = match prepare(ctx, args) {
+        Ok(r) => r,
+        Err(e) => return usage(&e),
     };
     let opts = Options {
         dry_run: args.dry_run,
@@ -90,23 +105,16 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
         ..Default::default()
     };
-    let mut rows: Vec<MigrateRow> = Vec::new();
+    let mut printer = Printer {
+        format: g.format,
+        verbose: g.verbose > 0,
+        rows: Vec::new(),
+    };
     while let Some(step) = steps.next().await {
         match step {
             Walked::Repository(r) => {
                 summary.add(&r);
-                if r.status == RepositoryStatus::Failed {
-                    let row = MigrateRow::of(&r);
-                    tracing::error!(
-                        "{}: {}",
-                        r.repository,
-                        row.error.as_deref().unwrap_or("failed")
-                    );
-                }
-                match g.format {
-                    Format::Json => json_line(out, &r),
-                    Format::Text => rows.push(MigrateRow::of(&r)),
-                }
+                printer.repository(out, &r);
             }
             Walked::CatalogFailed(e) => {
                 tracing::error!("{e}");
@@ -120,18 +128,45 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
     }
     summary.requests = catalog.requests() - before;
     summary.seconds = started.elapsed().as_secs_f64();
-    match g.format {
-        Format::Json => json_line(out, &summary),
-        Format::Text => {
-            rows.sort_by(|a, b| a.repository.cmp(&b.repository));
-            let _ = out.write_all(text::migrate(&rows, &summary, g.verbose > 0).as_bytes());
-        }
-    }
-    let _ = out.flush();
+    printer.finish(out, &summary);
     if summary.failed_repositories > 0 || summary.catalog_error.is_some() {
         Exit::Failure
     } else {
         Exit::Ok
+    }
+}
+
+/// Prints a migration as it goes: a JSON line per repository as it finishes, or a text table
+/// of every repository, sorted, at the end.
+struct Printer {
+    format: Format,
+    verbose: bool,
+    rows: Vec<MigrateRow>,
+}
+
+impl Printer {
+    fn repository(&mut self, out: &mut dyn Write, r: &MigrateRepository) {
+        let row = MigrateRow::of(r);
+        if r.status == RepositoryStatus::Failed {
+            let e = row.error.as_deref().unwrap_or("failed");
+            tracing::error!("{}: {}", r.repository, e);
+        }
+        match self.format {
+            Format::Json => json_line(out, r),
+            Format::Text => self.rows.push(row),
+        }
+    }
+
+    fn finish(mut self, out: &mut dyn Write, summary: &MigrateSummary) {
+        match self.format {
+            Format::Json => json_line(out, summary),
+            Format::Text => {
+                self.rows.sort_by(|a, b| a.repository.cmp(&b.repository));
+                let text = text::migrate(&self.rows, summary, self.verbose);
+                let _ = out.write_all(text.as_bytes());
+            }
+        }
+        let _ = out.flush();
     }
 }
 

@@ -14,8 +14,7 @@ use crate::model::statement::Statement;
 use crate::plan::coverage::{judge, Facts, PlatformState, StatementCheck};
 use crate::report::commands;
 use crate::report::{CheckImage, PlatformReport};
-use crate::store::{ReferrersListing, Store};
-use crate::transport::MAX_STATEMENT_BYTES;
+use crate::store::{ReferrersListing, Store, MAX_STATEMENT_BYTES};
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -7,8 +7,7 @@ use crate::model::document::{Document, ManifestView, ParseError};
 use crate::model::image::{LoadedImage, LoadedManifest, Problem, Raw};
 use crate::model::media;
 use crate::model::statement::{Statement, StatementError};
-use crate::store::{Store, StoreError};
-use crate::transport::MAX_STATEMENT_BYTES;
+use crate::store::{Store, StoreError, MAX_STATEMENT_BYTES};
 use futures_util::future::join_all;
 use std::collections::BTreeMap;
 

@@ -102,7 +102,7 @@ impl LayoutStore {
             match index.manifests.iter().find(|m| &m.digest == d) {
                 Some(m) => m.clone(),
                 None => {
-                    let bytes = self.blob(d, crate::transport::MAX_MANIFEST_BYTES).await?;
+                    let bytes = self.blob(d, super::MAX_MANIFEST_BYTES).await?;
                     let media_type = super::registry::body_media_type(&bytes).unwrap_or_default();
                     return Ok(Raw {
                         bytes,
@@ -158,9 +158,7 @@ impl LayoutStore {
                 }
             }
         };
-        let bytes = self
-            .blob(&chosen.digest, crate::transport::MAX_MANIFEST_BYTES)
-            .await?;
+        let bytes = self.blob(&chosen.digest, super::MAX_MANIFEST_BYTES).await?;
         let media_type = super::registry::body_media_type(&bytes).unwrap_or(chosen.media_type);
         *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) = Some(chosen.digest.clone());
         Ok(Raw {
@@ -195,8 +193,7 @@ impl LayoutStore {
     }
 
     pub(super) async fn manifest(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        self.blob(digest, crate::transport::MAX_MANIFEST_BYTES)
-            .await
+        self.blob(digest, super::MAX_MANIFEST_BYTES).await
     }
 
     pub(super) async fn manifest_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
@@ -241,10 +238,9 @@ impl LayoutStore {
                 continue;
             }
             if media::is_index(&d.media_type) && depth < 2 {
-                if let Ok(bytes) = read_limited(
-                    &self.blob_path(&d.digest),
-                    crate::transport::MAX_MANIFEST_BYTES,
-                ) {
+                if let Ok(bytes) =
+                    read_limited(&self.blob_path(&d.digest), super::MAX_MANIFEST_BYTES)
+                {
                     if let Ok(child) = Document::parse_index(&bytes, None) {
                         frontier.extend(child.manifests.into_iter().map(|c| (c, depth + 1)));
                     }
@@ -277,10 +273,9 @@ impl LayoutStore {
             let (subj, artifact_type) = match known {
                 Some(s) => (s, d.artifact_type.clone()),
                 None => {
-                    let Ok(bytes) = read_limited(
-                        &self.blob_path(&d.digest),
-                        crate::transport::MAX_MANIFEST_BYTES,
-                    ) else {
+                    let Ok(bytes) =
+                        read_limited(&self.blob_path(&d.digest), super::MAX_MANIFEST_BYTES)
+                    else {
                         continue;
                     };
                     let Ok(m) = Document::parse_manifest(&bytes, None) else {

@@ -6,7 +6,9 @@ pub mod layout;
 mod open;
 pub mod registry;
 
+pub use crate::transport::error::OciErrorCode;
 pub use crate::transport::listing::{Cursor, MAX_PAGES as MAX_CATALOG_PAGES};
+pub use crate::transport::{MAX_MANIFEST_BYTES, MAX_STATEMENT_BYTES};
 pub use open::{Catalog, Stores, StoresOptions};
 pub use registry::UploadGate;
 
