@@ -167,7 +167,7 @@ fn the_store_adds_referrers_of_several_subjects_in_one_operation() {
             .collect();
         assert_eq!(
             digests,
-            [c.artifact.digest.clone()],
+            std::slice::from_ref(&c.artifact.digest),
             "listed as a referrer of its subject"
         );
     }

@@ -61,32 +61,25 @@ fn top_module(src: &Path, file: &Path) -> Option<String> {
     (name != "lib" && name != "main").then_some(name)
 }
 
-/// The top-level modules a file uses: `crate::x`, and `super::x` from a module's own `mod.rs`.
-fn uses(src: &Path, file: &Path, code: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for (i, _) in code.match_indices("crate::") {
-        let rest = &code[i + "crate::".len()..];
-        let name: String = rest
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        if !name.is_empty() {
-            out.insert(name);
-        }
-    }
-    let depth = file.strip_prefix(src).unwrap().components().count();
-    let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
-    if depth == 2 && is_mod_rs {
-        for (i, _) in code.match_indices("super::") {
-            let rest = &code[i + "super::".len()..];
-            let name: String = rest
+/// The identifiers that follow `prefix` in `code` (`crate::` → the top-level modules named).
+fn names_after(code: &str, prefix: &str) -> BTreeSet<String> {
+    code.match_indices(prefix)
+        .map(|(i, _)| {
+            code[i + prefix.len()..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if !name.is_empty() {
-                out.insert(name);
-            }
-        }
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// The top-level modules a file uses: `crate::x`, and `super::x` from a module's own `mod.rs`.
+fn uses(src: &Path, file: &Path, code: &str) -> BTreeSet<String> {
+    let mut out = names_after(code, "crate::");
+    let depth = file.strip_prefix(src).unwrap().components().count();
+    if depth == 2 && file.file_name().is_some_and(|n| n == "mod.rs") {
+        out.extend(names_after(code, "super::"));
     }
     out
 }

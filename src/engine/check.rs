@@ -404,8 +404,3 @@ fn judge_platform(
         confirm,
     }
 }
-
-/// The convert command for the images of the store's repository.
-pub fn fix_command(plain_http: bool, reference: &str) -> String {
-    commands::fix(plain_http, reference)
-}

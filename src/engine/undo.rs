@@ -12,7 +12,7 @@ use crate::plan::image::{conversions, Conversion};
 use crate::plan::undo::{unmerge, TagUndo};
 use crate::plan::writes::rewritten_index;
 use crate::report::{Problem, UndoImage, UndoStatus};
-use crate::store::{Store, StoreError, TagChange};
+use crate::store::{Store, TagChange};
 use std::collections::BTreeSet;
 
 /// The outcome of an image that could not be worked on.
@@ -252,9 +252,4 @@ fn repository(store: &Store) -> String {
             reference.dir.display().to_string()
         }
     }
-}
-
-/// Why a store operation means the image could not be undone.
-pub fn store_failed(reference: &str, e: StoreError) -> UndoImage {
-    failed(reference, e.to_string())
 }
