@@ -14,7 +14,7 @@ use crate::model::statement::Statement;
 use crate::plan::coverage::{judge, Facts, PlatformState, StatementCheck};
 use crate::report::commands;
 use crate::report::{CheckImage, PlatformReport};
-use crate::store::{ReferrersListing, Store, MAX_STATEMENT_BYTES};
+use crate::store::{ReferrersListing, Store};
 use futures_util::future::join_all;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -147,8 +147,14 @@ fn targets(loaded: &Loaded, fix: &str, depth: Depth, image: &mut CheckImage) -> 
 /// What listing one platform's referrers found.
 struct Listed {
     via: Option<Via>,
+    /// Attestation referrers.
     digests: Vec<Digest>,
     error: Option<String>,
+    /// Referrers whose listed `artifactType` may not be their own, with that type: their
+    /// manifests tell whether they are attestations.
+    doubtful: Vec<(Digest, Option<String>)>,
+    /// What a client filtering by `artifactType` will not see.
+    warnings: Vec<String>,
 }
 
 /// Attestation manifests read for one platform, and the errors reading them.
@@ -165,8 +171,9 @@ async fn check_platforms(
     targets: Vec<Target>,
     statements: bool,
 ) -> Vec<PlatformReport> {
-    let listings = list(store, &targets).await;
-    let checked = read_manifests(store, &targets, &listings, statements).await;
+    let mut listings = list(store, &targets).await;
+    let already = resolve_doubtful(store, &mut listings).await;
+    let checked = read_manifests(store, &targets, &listings, &already, statements).await;
     let read = if statements {
         Some(read_statements(store, &checked).await)
     } else {
@@ -205,29 +212,91 @@ async fn list(store: &Store, targets: &[Target]) -> Vec<Listed> {
     targets
         .iter()
         .map(|t| match &listed[&t.digest] {
-            Ok(l) => Listed {
-                via: Some(l.listing.via()),
-                // Attestation referrers; tag indexes written by some tools omit artifactType, so
-                // an untyped entry counts when the index names it as this platform's attestation.
-                digests: l
-                    .descriptors
-                    .iter()
-                    .filter(|d| {
-                        d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE)
-                            || (d.artifact_type.is_none()
-                                && t.in_index.iter().any(|(x, _)| x == &d.digest))
-                    })
-                    .map(|d| d.digest.clone())
-                    .collect(),
-                error: None,
-            },
+            Ok(l) => classify(l, t),
             Err(e) => Listed {
                 via: None,
                 digests: Vec::new(),
                 error: Some(e.clone()),
+                doubtful: Vec::new(),
+                warnings: Vec::new(),
             },
         })
         .collect()
+}
+
+/// Sorts one platform's referrers: attestations by their listed type; tag indexes written by
+/// some tools omit `artifactType`, so an untyped entry counts when the index names it as this
+/// platform's attestation; any other untyped or config-typed entry is doubtful.
+fn classify(l: &ReferrersListing, t: &Target) -> Listed {
+    let mut out = Listed {
+        via: Some(l.listing.via()),
+        digests: Vec::new(),
+        error: None,
+        doubtful: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for d in &l.descriptors {
+        let listed = d.artifact_type.as_deref();
+        let in_index = t.in_index.iter().any(|(x, _)| x == &d.digest);
+        if listed == Some(media::ATTESTATION_ARTIFACT_TYPE) || (listed.is_none() && in_index) {
+            out.digests.push(d.digest.clone());
+        } else if media::is_doubtful_artifact_type(listed) {
+            out.doubtful
+                .push((d.digest.clone(), d.artifact_type.clone()));
+        }
+    }
+    out
+}
+
+/// Reads the manifests of doubtful referrers (once each) and counts those whose own
+/// `artifactType` is an attestation's, with a warning naming the type the registry reports.
+async fn resolve_doubtful(
+    store: &Store,
+    listings: &mut [Listed],
+) -> BTreeMap<Digest, ManifestView> {
+    let mut seen = BTreeSet::new();
+    let wanted: Vec<Digest> = listings
+        .iter()
+        .flat_map(|l| l.doubtful.iter().map(|(d, _)| d))
+        .filter(|d| seen.insert(*d))
+        .cloned()
+        .collect();
+    let fetched = join_all(wanted.iter().map(|d| read_manifest(store, d))).await;
+    let read: BTreeMap<Digest, ManifestView> = wanted
+        .into_iter()
+        .zip(fetched)
+        .filter_map(|(d, r)| r.ok().map(|v| (d, v)))
+        .collect();
+    for l in listings.iter_mut() {
+        for (d, listed) in std::mem::take(&mut l.doubtful) {
+            let Some(own) = read.get(&d).and_then(|v| v.artifact_type.as_deref()) else {
+                continue;
+            };
+            if own == media::ATTESTATION_ARTIFACT_TYPE {
+                l.digests.push(d.clone());
+            }
+            l.warnings
+                .push(mislabel_warning(&d, listed.as_deref(), own));
+        }
+    }
+    read
+}
+
+/// What a client filtering by `artifactType` misses when a registry misreports a referrer's type.
+pub fn mislabel_warning(digest: &Digest, listed: Option<&str>, own: &str) -> String {
+    format!(
+        "the registry lists referrer {} with artifactType {}, not its own {own}: clients that filter by artifactType (oras discover --artifact-type) will not find it here",
+        digest.short(),
+        listed.filter(|t| !t.is_empty()).unwrap_or("(none)")
+    )
+}
+
+async fn read_manifest(store: &Store, d: &Digest) -> Result<ManifestView, String> {
+    store
+        .manifest(d)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|b| Document::parse_manifest(&b, None).map_err(|e| e.to_string()))
 }
 
 /// Round 2: the manifests to look at, per platform: with statements, the discoverable ones
@@ -236,6 +305,7 @@ async fn read_manifests(
     store: &Store,
     targets: &[Target],
     listings: &[Listed],
+    already: &BTreeMap<Digest, ManifestView>,
     statements: bool,
 ) -> Vec<Checked> {
     let chosen: Vec<Vec<Digest>> = targets
@@ -247,7 +317,7 @@ async fn read_manifests(
             (false, false) => Vec::new(),
         })
         .collect();
-    let mut known: BTreeMap<&Digest, &ManifestView> = BTreeMap::new();
+    let mut known: BTreeMap<&Digest, &ManifestView> = already.iter().collect();
     for (d, v) in targets.iter().flat_map(|t| t.in_index.iter()) {
         if let Some(v) = v {
             known.entry(d).or_insert(v);
@@ -259,14 +329,7 @@ async fn read_manifests(
         .flatten()
         .filter(|d| !known.contains_key(d) && seen.insert(*d))
         .collect();
-    let fetched = join_all(wanted.iter().map(|d| async move {
-        store
-            .manifest(d)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|b| Document::parse_manifest(&b, None).map_err(|e| e.to_string()))
-    }))
-    .await;
+    let fetched = join_all(wanted.iter().map(|d| read_manifest(store, d))).await;
     let read: BTreeMap<&Digest, Result<ManifestView, String>> =
         wanted.into_iter().zip(fetched).collect();
     chosen
@@ -300,8 +363,8 @@ async fn read_statements(store: &Store, checked: &[Checked]) -> Statements {
         .map(|l| l.digest.clone())
         .collect();
     let blobs = join_all(layers.iter().map(|d| async move {
-        match store.blob(d, MAX_STATEMENT_BYTES).await {
-            Ok(b) => Statement::parse(&b).map_err(|e| e.to_string()),
+        match store.statement(d).await {
+            Ok(parsed) => parsed.map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         }
     }))

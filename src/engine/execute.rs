@@ -5,7 +5,7 @@ use crate::model::media;
 use crate::model::referrers::ReferrersUpdate;
 use crate::plan::writes::{Action, ImagePlan};
 use crate::report::progress::Observer;
-use crate::store::{OciErrorCode, ReferrersWrites, Store, StoreError, UploadGate};
+use crate::store::{BlobPut, OciErrorCode, ReferrersWrites, Store, StoreError, UploadGate};
 use futures_util::future::join_all;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use std::time::Duration;
 pub struct Outcome {
     /// Blobs uploaded.
     pub blobs_pushed: usize,
+    /// Of those, uploaded because the registry refused to mount them.
+    pub mounts_refused: usize,
     /// Their digests.
     pub pushed: Vec<Digest>,
     /// Referrers tags written: `(tag, created)`.
@@ -113,7 +115,10 @@ async fn run_phase(
     let mut failure = None;
     for r in results {
         match r {
-            Ok(Done::Blob) => out.blobs_pushed += 1,
+            Ok(Done::Blob(put)) => {
+                out.blobs_pushed += 1;
+                out.mounts_refused += usize::from(put == BlobPut::UploadedAfterRefusedMount);
+            }
             Ok(Done::Manifest(d)) => out.pushed.push(d),
             Ok(Done::Index(moved)) => out.tags_moved.extend(moved),
             Err(e) => {
@@ -126,7 +131,7 @@ async fn run_phase(
 
 /// What one finished action did.
 enum Done {
-    Blob,
+    Blob(BlobPut),
     Manifest(Digest),
     Index(Vec<String>),
 }
@@ -140,8 +145,7 @@ async fn run_one(
     match action {
         Action::PutBlob { digest, bytes } => {
             let gate = gate.lock().unwrap_or_else(|e| e.into_inner()).take();
-            store.put_blob(digest, bytes, gate).await?;
-            Ok(Done::Blob)
+            Ok(Done::Blob(store.put_blob(digest, bytes, gate).await?))
         }
         Action::PutManifest { digest, bytes, .. } => {
             push_artifact(store, digest, bytes).await?;

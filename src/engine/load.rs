@@ -6,8 +6,8 @@ use crate::model::digest::Digest;
 use crate::model::document::{Document, ManifestView, ParseError};
 use crate::model::image::{LoadedImage, LoadedManifest, Problem, Raw};
 use crate::model::media;
-use crate::model::statement::{Statement, StatementError};
-use crate::store::{Store, StoreError, MAX_STATEMENT_BYTES};
+use crate::model::statement::StatementError;
+use crate::store::{Store, StoreError};
 use futures_util::future::join_all;
 use std::collections::BTreeMap;
 
@@ -142,17 +142,17 @@ async fn load_attestation(store: &Store, d: &Digest) -> Result<LoadedManifest, A
             statement_types.push(None);
             continue;
         }
-        let blob = store
-            .blob(&l.digest, MAX_STATEMENT_BYTES)
+        let st = store
+            .statement(&l.digest)
             .await
             .map_err(|source| AttestationError::StatementRead {
                 digest: l.digest.clone(),
                 source,
+            })?
+            .map_err(|source| AttestationError::Statement {
+                digest: l.digest.clone(),
+                source,
             })?;
-        let st = Statement::parse(&blob).map_err(|source| AttestationError::Statement {
-            digest: l.digest.clone(),
-            source,
-        })?;
         statement_types.push(Some(st.predicate_type));
     }
     Ok(LoadedManifest {

@@ -124,12 +124,14 @@ async fn list_subjects(
     let first = store.referrers(first).await;
     let fresh = match &first {
         Ok(_) if thorough => false,
+        // A referrer that may be an attestation (a registry can misreport the type) counts.
         Ok(l) => {
             matches!(l.listing, Listing::Api { .. })
-                && !l
-                    .descriptors
-                    .iter()
-                    .any(|d| d.artifact_type.as_deref() == Some(media::ATTESTATION_ARTIFACT_TYPE))
+                && !l.descriptors.iter().any(|d| {
+                    let t = d.artifact_type.as_deref();
+                    t == Some(media::ATTESTATION_ARTIFACT_TYPE)
+                        || media::is_doubtful_artifact_type(t)
+                })
         }
         Err(_) => false,
     };

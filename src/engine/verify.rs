@@ -2,7 +2,6 @@
 //! tags that a concurrent writer's lost update dropped our entries from.
 
 use crate::model::digest::Digest;
-use crate::model::media;
 use crate::model::referrers::{Listing, ReferrersUpdate, Via};
 use crate::plan::image::Conversion;
 use crate::store::{Store, StoreError};
@@ -27,6 +26,8 @@ pub struct Verification {
     pub attempts: u32,
     /// Why listing failed, if it did.
     pub error: Option<String>,
+    /// The `artifactType` the listing reports for the artifact, where the registry gave one.
+    pub listed_type: Option<String>,
 }
 
 /// Verifies, and where another writer's concurrent write of a referrers tag dropped our entries,
@@ -83,7 +84,7 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
         if subjects.is_empty() {
             break;
         }
-        let listings = list_attestations(store, &subjects).await;
+        let listings = list_referrers(store, &subjects).await;
         for (c, r) in convs.iter().zip(results.iter_mut()) {
             if let Some(listing) = listings.get(&c.subject.digest) {
                 *r = Some(verification(listing, &c.artifact.digest, attempt));
@@ -106,16 +107,19 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
                 via: Via::None,
                 attempts: 0,
                 error: Some("not verified".into()),
+                listed_type: None,
             })
         })
         .collect()
 }
 
-type Listed = Result<(Vec<Digest>, Via), String>;
+/// Per subject, what is listed (digest and reported `artifactType`) and how.
+type Listed = Result<(Vec<(Digest, Option<String>)>, Via), String>;
 
-/// The attestation referrers of each subject, filtered here too: registries may ignore
-/// `artifactType` (registries.md §4).
-async fn list_attestations(store: &Store, subjects: &[Digest]) -> BTreeMap<Digest, Listed> {
+/// Every referrer of each subject, whatever type the listing reports: an artifact counts as
+/// listed when its digest is there (go-containerregistry's registry, for one, reports the
+/// config media type as `artifactType`).
+async fn list_referrers(store: &Store, subjects: &[Digest]) -> BTreeMap<Digest, Listed> {
     subjects
         .iter()
         .cloned()
@@ -125,13 +129,8 @@ async fn list_attestations(store: &Store, subjects: &[Digest]) -> BTreeMap<Diges
                 .map(|l| {
                     let listed = l
                         .descriptors
-                        .iter()
-                        .filter(|d| {
-                            d.artifact_type
-                                .as_deref()
-                                .is_none_or(|t| t == media::ATTESTATION_ARTIFACT_TYPE)
-                        })
-                        .map(|d| d.digest.clone())
+                        .into_iter()
+                        .map(|d| (d.digest, d.artifact_type))
                         .collect();
                     (listed, l.listing.via())
                 })
@@ -143,17 +142,22 @@ async fn list_attestations(store: &Store, subjects: &[Digest]) -> BTreeMap<Diges
 
 fn verification(listing: &Listed, artifact: &Digest, attempt: u32) -> Verification {
     match listing {
-        Ok((listed, via)) => Verification {
-            found: listed.contains(artifact),
-            via: *via,
-            attempts: attempt,
-            error: None,
-        },
+        Ok((listed, via)) => {
+            let found = listed.iter().find(|(d, _)| d == artifact);
+            Verification {
+                found: found.is_some(),
+                via: *via,
+                attempts: attempt,
+                error: None,
+                listed_type: found.and_then(|(_, t)| t.clone()),
+            }
+        }
         Err(e) => Verification {
             found: false,
             via: Via::None,
             attempts: attempt,
             error: Some(e.clone()),
+            listed_type: None,
         },
     }
 }

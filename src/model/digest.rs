@@ -92,6 +92,20 @@ impl Digest {
         Some(actual == self.encoded())
     }
 
+    /// Hashes bytes as they pass with this digest's algorithm, to check them at the end
+    /// without holding them.
+    pub fn verifier(&self) -> Verifier {
+        let state = match self.algorithm() {
+            "sha256" => HashState::Sha256(Sha256::new()),
+            "sha512" => HashState::Sha512(Sha512::new()),
+            _ => HashState::Unknown,
+        };
+        Verifier {
+            expected: self.clone(),
+            state,
+        }
+    }
+
     /// Short form for people: `sha256:` plus the first 12 hex characters.
     pub fn short(&self) -> String {
         let enc = self.encoded();
@@ -115,6 +129,44 @@ impl<'de> serde::Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
         let s = String::deserialize(d)?;
         Digest::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Bytes hashed so far, to be checked against a digest ([`Digest::verifier`]).
+pub struct Verifier {
+    expected: Digest,
+    state: HashState,
+}
+
+enum HashState {
+    Sha256(Sha256),
+    Sha512(Sha512),
+    Unknown,
+}
+
+impl Verifier {
+    /// Hashes more bytes.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.state {
+            HashState::Sha256(h) => h.update(bytes),
+            HashState::Sha512(h) => h.update(bytes),
+            HashState::Unknown => {}
+        }
+    }
+
+    /// `Ok(())` when the bytes match (or the algorithm is not one we can check, as
+    /// [`Digest::verify`] says with `None`), else what they hash to.
+    pub fn finish(self) -> Result<(), String> {
+        let (alg, actual) = match self.state {
+            HashState::Sha256(h) => ("sha256", hex::encode(h.finalize())),
+            HashState::Sha512(h) => ("sha512", hex::encode(h.finalize())),
+            HashState::Unknown => return Ok(()),
+        };
+        if actual == self.expected.encoded() {
+            Ok(())
+        } else {
+            Err(format!("{alg}:{actual}"))
+        }
     }
 }
 

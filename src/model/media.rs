@@ -48,3 +48,17 @@ pub fn is_index(media_type: &str) -> bool {
 pub fn is_manifest(media_type: &str) -> bool {
     media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
 }
+
+/// Whether an `artifactType` a referrers listing reports may not be the manifest's own: missing,
+/// empty, or a config media type (go-containerregistry's registry lists `config.mediaType`
+/// there). Only the manifest itself then tells what the referrer is.
+pub fn is_doubtful_artifact_type(listed: Option<&str>) -> bool {
+    match listed {
+        None | Some("") => true,
+        Some(t) => {
+            t == OCI_EMPTY
+                || t == "application/vnd.oci.image.config.v1+json"
+                || t == "application/vnd.docker.container.image.v1+json"
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! subject is the image, which is how `oras discover --oci-layout` finds them. Files are written
 //! to a temporary name and renamed, so a crash never leaves a half-written blob or index.
 
-use super::{ReferrersListing, ReferrersWrites, StoreError};
+use super::{BlobPut, ReferrersListing, ReferrersWrites, StoreError};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, IndexView};
 use crate::model::image::Raw;
@@ -221,6 +221,17 @@ impl LayoutStore {
         Ok(bytes)
     }
 
+    pub(super) async fn statement(&self, digest: &Digest) -> super::StatementRead {
+        let p = self.blob_path(digest);
+        if !p.is_file() {
+            return Err(StoreError::NotFound(format!(
+                "blob {digest} in {}",
+                self.reference.dir.display()
+            )));
+        }
+        super::statement::from_file(&p, digest, super::MAX_STATEMENT_BYTES).await
+    }
+
     pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
         Ok(self.blob_path(digest).is_file())
     }
@@ -314,7 +325,11 @@ impl LayoutStore {
         })
     }
 
-    pub(super) async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(super) async fn put_blob(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<BlobPut, StoreError> {
         if digest.verify(bytes) != Some(true) {
             return Err(Self::err(
                 &self.blob_path(digest),
@@ -322,10 +337,10 @@ impl LayoutStore {
             ));
         }
         let p = self.blob_path(digest);
-        if p.is_file() {
-            return Ok(());
+        if !p.is_file() {
+            write_atomic(&p, bytes)?;
         }
-        write_atomic(&p, bytes)
+        Ok(BlobPut::Uploaded)
     }
 
     pub(super) async fn put_manifest(
@@ -334,7 +349,7 @@ impl LayoutStore {
         _media_type: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.put_blob(digest, bytes).await
+        self.put_blob(digest, bytes).await.map(|_| ())
     }
 
     /// Adds every update's descriptors to `index.json` in one write: a layout's referrers are

@@ -5,12 +5,14 @@
 pub mod layout;
 mod open;
 pub mod registry;
+mod statement;
 
 pub use crate::transport::error::OciErrorCode;
 pub use crate::transport::listing::{Cursor, MAX_PAGES as MAX_CATALOG_PAGES};
-pub use crate::transport::{MAX_MANIFEST_BYTES, MAX_STATEMENT_BYTES};
+pub use crate::transport::{BlobPut, MAX_MANIFEST_BYTES, MAX_STATEMENT_BYTES};
 pub use open::{Catalog, Stores, StoresOptions};
 pub use registry::UploadGate;
+pub use statement::StatementRead;
 
 use crate::model::digest::Digest;
 use crate::model::document::Descriptor;
@@ -149,6 +151,11 @@ impl Store {
     pub async fn blob(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>, StoreError> {
         dispatch!(self, s => s.blob(digest, limit).await)
     }
+    /// An in-toto statement blob, read as it streams (at most [`MAX_STATEMENT_BYTES`]): only
+    /// its predicate type and subjects are kept, so memory does not grow with its size.
+    pub async fn statement(&self, digest: &Digest) -> StatementRead {
+        dispatch!(self, s => s.statement(digest).await)
+    }
     /// Whether a blob exists.
     pub async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
         dispatch!(self, s => s.blob_exists(digest).await)
@@ -187,7 +194,7 @@ impl Store {
     pub async fn reupload_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Registry(r) => r.reupload_blob(digest, bytes).await,
-            Backend::Layout(l) => l.put_blob(digest, bytes).await,
+            Backend::Layout(l) => l.put_blob(digest, bytes).await.map(|_| ()),
         }
     }
 
@@ -197,7 +204,7 @@ impl Store {
         digest: &Digest,
         bytes: &[u8],
         gate: Option<UploadGate>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<BlobPut, StoreError> {
         let r = dispatch!(self, s => s.put_blob(digest, bytes).await);
         drop(gate);
         r

@@ -8,7 +8,7 @@ use crate::model::media;
 use crate::model::reference::{Locator, RegistryRef};
 use crate::model::referrers::{fallback_tag, merge, read_tag_index, Listing, ReferrersUpdate};
 use crate::transport::error::RegistryError;
-use crate::transport::{Client, Fetched, Referrers};
+use crate::transport::{BlobPut, Client, Fetched, Referrers};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -157,6 +157,14 @@ impl RegistryStore {
         Ok(self.client.get_blob(self.repo(), digest, limit).await?)
     }
 
+    pub(super) async fn statement(&self, digest: &Digest) -> super::StatementRead {
+        let read = || async {
+            let body = self.client.open_blob(self.repo(), digest).await?;
+            super::statement::from_body(body, digest, super::MAX_STATEMENT_BYTES).await
+        };
+        Ok(self.client.reading(read).await?)
+    }
+
     pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
         if lock(&self.repo_state.blobs).contains(digest) {
             return Ok(true);
@@ -217,9 +225,13 @@ impl RegistryStore {
         Ok(())
     }
 
-    pub(super) async fn put_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(super) async fn put_blob(
+        &self,
+        digest: &Digest,
+        bytes: &[u8],
+    ) -> Result<BlobPut, StoreError> {
         if lock(&self.repo_state.blobs).contains(digest) {
-            return Ok(());
+            return Ok(BlobPut::Uploaded);
         }
         let from = lock(&self.registry_state.blob_sources)
             .get(digest)
@@ -240,8 +252,15 @@ impl RegistryStore {
                 .unwrap_or(false)
             {
                 tracing::debug!(repo = self.repo(), %digest, "upload failed ({e}), but the blob is there");
-                result = Ok(());
+                result = Ok(BlobPut::Uploaded);
             }
+        }
+        if let Ok(BlobPut::UploadedAfterRefusedMount) = &result {
+            tracing::warn!(
+                repo = self.repo(),
+                from = from.as_deref().unwrap_or(""),
+                "the registry refused to mount {digest}; uploaded it instead"
+            );
         }
         if result.is_ok() {
             lock(&self.repo_state.blobs).insert(digest.clone());

@@ -78,24 +78,29 @@ impl Client {
         }
     }
 
-    /// Takes up the challenge of a 401 so the next attempt authenticates; `false` when there is
-    /// none we can answer (then the 401 stands).
-    pub(super) async fn learn_challenge(&self, resp: &reqwest::Response, scope: &str) -> bool {
-        let Some(ch) = resp
+    /// Takes up the challenge of a 401 so the next attempt authenticates: `None` when there is
+    /// none we can answer (then the 401 stands), else the scope to ask for from now on, which
+    /// adds any scope the challenge names that `scope` lacks (a registry that wants more than we
+    /// asked for says so in `scope="…"`, as distribution does with `insufficient_scope`).
+    pub(super) async fn learn_challenge(
+        &self,
+        resp: &reqwest::Response,
+        scope: &str,
+    ) -> Option<String> {
+        let ch = resp
             .headers()
             .get(WWW_AUTHENTICATE)
             .and_then(|v| v.to_str().ok())
-            .and_then(challenge::parse)
-        else {
-            return false;
-        };
+            .and_then(challenge::parse)?;
         if ch.scheme == "basic" && self.basic_header().is_none() {
-            return false;
+            return None;
         }
+        let wider = widen(scope, ch.params.get("scope").map(String::as_str));
         let mut st = self.inner.auth.lock().await;
         st.tokens.remove(scope);
+        st.tokens.remove(&wider);
         st.challenge = Some(ch);
-        true
+        Some(wider)
     }
 
     pub(super) fn basic_header(&self) -> Option<String> {
@@ -152,51 +157,105 @@ impl Client {
         parse_token(&body).map_err(fail)
     }
 
-    /// Sends the token request: an OAuth2 POST for an identity token, else docker's GET with
-    /// basic auth when we have a password.
+    /// Sends the token request: an OAuth2 POST for an identity token (falling back to docker's
+    /// GET where the endpoint has no OAuth2: 400, 401, 404 or 405, as containerd does), else
+    /// docker's GET, with basic auth when we have a password.
     async fn token_request(
+        &self,
+        url: Url,
+        service: &str,
+        scope: &str,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let Some(Credential::IdentityToken(refresh)) = &self.inner.credential else {
+            return self.token_get(url, service, scope, None).await;
+        };
+        // Several scopes go in one space-separated `scope` field (RFC 6749 §3.3).
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+            ("service", service),
+            ("scope", scope),
+            ("client_id", "referrify"),
+            ("access_type", "offline"),
+        ];
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let resp = self
+            .inner
+            .http
+            .post(url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        if !matches!(resp.status().as_u16(), 400 | 401 | 404 | 405) {
+            return Ok(resp);
+        }
+        tracing::debug!(
+            status = resp.status().as_u16(),
+            "token endpoint refused the OAuth2 POST; asking with GET"
+        );
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        self.token_get(url, service, scope, Some(("<token>", refresh.as_str())))
+            .await
+    }
+
+    /// Docker's token GET: one `scope` parameter per scope.
+    async fn token_get(
         &self,
         mut url: Url,
         service: &str,
         scope: &str,
+        login: Option<(&str, &str)>,
     ) -> Result<reqwest::Response, reqwest::Error> {
-        match &self.inner.credential {
-            Some(Credential::IdentityToken(refresh)) => {
-                let form = [
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", refresh.as_str()),
-                    ("service", service),
-                    ("scope", scope),
-                    ("client_id", "referrify"),
-                    ("access_type", "offline"),
-                ];
-                let body = url::form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(form)
-                    .finish();
-                self.inner
-                    .http
-                    .post(url)
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await
+        {
+            let mut q = url.query_pairs_mut();
+            if !service.is_empty() {
+                q.append_pair("service", service);
             }
-            cred => {
-                {
-                    let mut q = url.query_pairs_mut();
-                    if !service.is_empty() {
-                        q.append_pair("service", service);
-                    }
-                    q.append_pair("scope", scope);
-                }
-                let mut req = self.inner.http.get(url);
-                if let Some(Credential::Basic { username, password }) = cred {
-                    req = req.basic_auth(username, Some(password));
-                }
-                req.send().await
+            for s in scope.split(' ').filter(|s| !s.is_empty()) {
+                q.append_pair("scope", s);
             }
         }
+        let login = login.or(match &self.inner.credential {
+            Some(Credential::Basic { username, password }) => {
+                Some((username.as_str(), password.as_str()))
+            }
+            _ => None,
+        });
+        let mut req = self.inner.http.get(url);
+        if let Some((user, password)) = login {
+            req = req.basic_auth(user, Some(password));
+        }
+        req.send().await
     }
+}
+
+/// `scope` with every scope of `asked` it lacks added (space-separated, as token requests and
+/// the token cache take them).
+pub(super) fn widen(scope: &str, asked: Option<&str>) -> String {
+    let mut out: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    for s in asked.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        if !covers(&out, s) {
+            out.push(s);
+        }
+    }
+    out.join(" ")
+}
+
+/// Whether the scopes `have` already grant `want` (`repository:x:pull` is granted by
+/// `repository:x:pull,push`).
+fn covers(have: &[&str], want: &str) -> bool {
+    let Some((resource, actions)) = want.rsplit_once(':') else {
+        return have.contains(&want);
+    };
+    have.iter().any(|h| match h.rsplit_once(':') {
+        Some((r, a)) if r == resource => actions
+            .split(',')
+            .all(|x| a.split(',').any(|y| y == x || y == "*")),
+        _ => false,
+    })
 }
 
 /// A token endpoint's answer (`token` or `access_token`), valid a little less than it says.
@@ -220,4 +279,25 @@ fn parse_token(body: &[u8]) -> Result<Token, &'static str> {
         value,
         expires: Instant::now() + life - Duration::from_secs(10),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widen;
+
+    #[test]
+    fn a_challenge_widens_the_scope_only_by_what_it_lacks() {
+        let mine = "repository:a/b:pull,push";
+        assert_eq!(widen(mine, None), mine);
+        assert_eq!(widen(mine, Some("repository:a/b:pull")), mine);
+        assert_eq!(
+            widen(mine, Some("repository:c:pull repository:a/b:push")),
+            "repository:a/b:pull,push repository:c:pull"
+        );
+        assert_eq!(
+            widen("repository:a:pull", Some("repository:a:pull,push")),
+            "repository:a:pull repository:a:pull,push"
+        );
+        assert_eq!(widen("", Some("registry:catalog:*")), "registry:catalog:*");
+    }
 }

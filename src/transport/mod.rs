@@ -13,7 +13,7 @@ pub mod listing;
 pub mod retry;
 mod send;
 
-pub use api::{next_link, Fetched, Pushed, Referrers};
+pub use api::{next_link, BlobBody, BlobPut, Fetched, Pushed, Referrers};
 pub use connect::is_loopback;
 
 use auth::AuthState;
@@ -30,8 +30,9 @@ use tokio::sync::{Mutex, Semaphore};
 /// Manifests larger than this are refused (distribution-spec: clients SHOULD support 4 MB;
 /// containerd's limit is 4 × 1048 × 1048).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
-/// In-toto statement blobs larger than this are refused (BuildKit caps attestations at 40 MiB).
-pub const MAX_STATEMENT_BYTES: usize = 48 * 1024 * 1024;
+/// In-toto statement blobs larger than this are refused. BuildKit v0.33 allows attestations of
+/// up to 80 MiB (formats.md §14); statements are read streaming, so the limit costs no memory.
+pub const MAX_STATEMENT_BYTES: usize = 128 * 1024 * 1024;
 /// Referrers pages followed through `Link` before giving up.
 pub const MAX_REFERRERS_PAGES: usize = 1000;
 

@@ -10,10 +10,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// One request as the loop sends it, attempt after attempt.
-struct Call<'a> {
+struct Call {
     method: Method,
     url: Url,
-    scope: &'a str,
+    /// Space-separated token scopes; a 401's challenge can widen them.
+    scope: String,
     headers: HeaderMap,
     body: Option<bytes::Bytes>,
     /// Credentials go only to the registry itself, never to a redirect target.
@@ -47,13 +48,13 @@ impl Client {
         body: Option<bytes::Bytes>,
     ) -> Result<reqwest::Response, RegistryError> {
         let base = self.base();
-        let call = Call {
+        let mut call = Call {
             same_host: url.host_str() == base.host_str()
                 && url.port_or_known_default() == base.port_or_known_default(),
             request: Request::new(method.as_str(), &url),
             method,
             url,
-            scope,
+            scope: scope.to_string(),
             headers,
             body,
         };
@@ -73,7 +74,8 @@ impl Client {
             let status = resp.status().as_u16();
             if status == 401 && call.same_host && !reauthed {
                 reauthed = true;
-                if self.learn_challenge(&resp, scope).await {
+                if let Some(wider) = self.learn_challenge(&resp, &call.scope).await {
+                    call.scope = wider;
                     // The first 401 only tells us how to authenticate: not an attempt.
                     attempt -= 1;
                     continue;
@@ -100,10 +102,10 @@ impl Client {
     /// (not retried); the inner one is the request failing.
     async fn attempt(
         &self,
-        call: &Call<'_>,
+        call: &Call,
     ) -> Result<Result<reqwest::Response, reqwest::Error>, RegistryError> {
         let auth = if call.same_host {
-            self.authorization(call.scope).await?
+            self.authorization(&call.scope).await?
         } else {
             None
         };
@@ -148,7 +150,7 @@ impl Client {
 
     /// Runs an idempotent read again when its response body broke off (reset, truncated,
     /// stalled), with the same bounds and backoff as `send` uses for failed requests.
-    pub(super) async fn reading<T, F, Fut>(&self, read: F) -> Result<T, RegistryError>
+    pub async fn reading<T, F, Fut>(&self, read: F) -> Result<T, RegistryError>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, RegistryError>>,
