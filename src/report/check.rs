@@ -153,17 +153,22 @@ impl CoverageSummary {
         self.repositories += 1;
         self.failed_repositories += usize::from(repo.error.is_some());
         for i in &repo.images {
-            self.images += 1;
-            self.failed_images += usize::from(i.error.is_some());
-            for p in &i.platforms {
-                self.platforms += 1;
-                if p.covered {
-                    self.covered += 1;
-                } else {
-                    self.uncovered += 1;
-                }
-                *self.states.entry(p.state).or_default() += 1;
+            self.add_image(i);
+        }
+    }
+
+    /// Adds one image; a check of images ([`CheckSummary`]) counts the same way.
+    fn add_image(&mut self, i: &CheckImage) {
+        self.images += 1;
+        self.failed_images += usize::from(i.error.is_some());
+        for p in &i.platforms {
+            self.platforms += 1;
+            if p.covered {
+                self.covered += 1;
+            } else {
+                self.uncovered += 1;
             }
+            *self.states.entry(p.state).or_default() += 1;
         }
     }
 }
@@ -171,22 +176,17 @@ impl CoverageSummary {
 impl CheckSummary {
     /// The totals of a check of images.
     pub fn of(images: &[CheckImage]) -> CheckSummary {
-        let mut s = CheckSummary {
-            images: images.len(),
-            ..Default::default()
-        };
+        let mut s = CoverageSummary::default();
         for i in images {
-            s.failed_images += usize::from(i.error.is_some());
-            for p in &i.platforms {
-                s.platforms += 1;
-                if p.covered {
-                    s.covered += 1;
-                } else {
-                    s.uncovered += 1;
-                }
-            }
+            s.add_image(i);
         }
-        s
+        CheckSummary {
+            images: s.images,
+            failed_images: s.failed_images,
+            platforms: s.platforms,
+            covered: s.covered,
+            uncovered: s.uncovered,
+        }
     }
 }
 

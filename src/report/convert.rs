@@ -144,19 +144,8 @@ pub struct AttestationReport {
     pub confirm: String,
 }
 
-/// Counts one attestation into `(converted, already_done, failed)`.
-pub(super) fn tally(state: AttestationState, counts: (&mut usize, &mut usize, &mut usize)) {
-    if state.is_converted() {
-        *counts.0 += 1;
-    } else if state == AttestationState::AlreadyDone {
-        *counts.1 += 1;
-    } else {
-        *counts.2 += 1;
-    }
-}
-
 impl ConvertSummary {
-    /// The totals of a convert run.
+    /// The totals of a convert run; `migrate` adds these up per repository.
     pub fn of(images: &[ImageReport]) -> ConvertSummary {
         let mut s = ConvertSummary {
             images: images.len(),
@@ -166,10 +155,13 @@ impl ConvertSummary {
             s.failed_images += usize::from(i.status == ImageStatus::Failed);
             for a in &i.attestations {
                 s.attestations += 1;
-                tally(
-                    a.state,
-                    (&mut s.converted, &mut s.already_done, &mut s.failed),
-                );
+                if a.state.is_converted() {
+                    s.converted += 1;
+                } else if a.state == AttestationState::AlreadyDone {
+                    s.already_done += 1;
+                } else {
+                    s.failed += 1;
+                }
             }
         }
         s

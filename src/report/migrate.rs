@@ -1,8 +1,7 @@
 //! The JSON lines of `migrate` (one per repository, then the totals) and the rows of its text
 //! table.
 
-use super::convert::tally;
-use super::{ImageReport, ImageStatus, RepositoryStatus};
+use super::{ConvertSummary, ImageReport, RepositoryStatus};
 use serde::Serialize;
 
 /// `referrify migrate --format json`: one [`MigrateRepository`] line per repository as it
@@ -97,27 +96,22 @@ impl MigrateSummary {
         self.failed_repositories += usize::from(r.status == RepositoryStatus::Failed);
         self.resumed_repositories += usize::from(r.status == RepositoryStatus::Resumed);
         self.resumed_images += r.resumed_images;
-        for i in &r.images {
-            self.images += 1;
-            self.failed_images += usize::from(i.status == ImageStatus::Failed);
-            self.manifests += i.writes.manifests;
-            for t in &i.writes.referrers_tags {
+        // Images and attestations count as in a convert run of the repository's images.
+        let c = ConvertSummary::of(&r.images);
+        self.images += c.images;
+        self.failed_images += c.failed_images;
+        self.attestations += c.attestations;
+        self.converted += c.converted;
+        self.already_done += c.already_done;
+        self.failed += c.failed;
+        for w in r.images.iter().map(|i| &i.writes) {
+            self.manifests += w.manifests;
+            for t in &w.referrers_tags {
                 if t.created {
                     self.tags_created += 1;
                 } else {
                     self.tags_updated += 1;
                 }
-            }
-            for a in &i.attestations {
-                self.attestations += 1;
-                tally(
-                    a.state,
-                    (
-                        &mut self.converted,
-                        &mut self.already_done,
-                        &mut self.failed,
-                    ),
-                );
             }
         }
     }
