@@ -3,7 +3,11 @@
 use super::totals::tone;
 use super::{escape, Row};
 use crate::model::digest::Digest;
+use crate::report::PlatformReport;
 use std::fmt::Write as _;
+
+/// An empty cell's content.
+const NONE: &str = r#"<span class="muted">–</span>"#;
 
 /// The column headers, `(data-key, label)`; every column but the last sorts.
 const COLUMNS: [(&str, &str); 8] = [
@@ -71,16 +75,12 @@ fn row(out: &mut String, r: &Row<'_>, alt: bool) {
         alt = if alt { " alt" } else { "" },
         gap = u8::from(!p.covered),
         repo = escape(r.repository),
-        shown = if tags.is_empty() {
-            r#"<span class="muted">–</span>"#
-        } else {
-            &tags
-        },
+        shown = if tags.is_empty() { NONE } else { &tags },
     );
     match &r.image.digest {
         Some(d) => digest_cell(out, d),
         None => {
-            out.push_str(r#"<td class="digest" data-sort=""><span class="muted">–</span></td>"#)
+            let _ = write!(out, r#"<td class="digest" data-sort="">{NONE}</td>"#);
         }
     }
     let _ = write!(
@@ -94,12 +94,22 @@ fn row(out: &mut String, r: &Row<'_>, alt: bool) {
         r#"<td class="state" data-sort="{ord}"><span class="badge s-{state} {tone}">{state}</span></td>"#,
         ord = p.state as u8 + 10, // two digits, so the key also sorts as text
     );
-    let preds = p.predicate_types.join(" ");
-    let _ = write!(out, r#"<td class="preds" data-sort="{}">"#, escape(&preds));
-    if p.predicate_types.is_empty() {
-        out.push_str(r#"<span class="muted">–</span>"#);
+    predicates_cell(out, &p.predicate_types);
+    details_cell(out, p);
+    out.push_str("</tr>\n");
+}
+
+/// The predicate types, one a line; `https://` is left out of what shows (`title` has it all).
+fn predicates_cell(out: &mut String, types: &[String]) {
+    let _ = write!(
+        out,
+        r#"<td class="preds" data-sort="{}">"#,
+        escape(&types.join(" "))
+    );
+    if types.is_empty() {
+        out.push_str(NONE);
     }
-    for t in &p.predicate_types {
+    for t in types {
         match t.strip_prefix("https://") {
             Some(shown) => {
                 let _ = write!(
@@ -114,7 +124,13 @@ fn row(out: &mut String, r: &Row<'_>, alt: bool) {
             }
         }
     }
-    out.push_str(r#"</td><td class="details">"#);
+    out.push_str("</td>");
+}
+
+/// Why a platform is not covered, with the fix and confirm commands; a covered one only
+/// needs the confirm command, so it is folded away.
+fn details_cell(out: &mut String, p: &PlatformReport) {
+    out.push_str(r#"<td class="details">"#);
     if p.covered && p.reasons.is_empty() {
         out.push_str(r#"<details><summary>confirm</summary>"#);
         command(out, "confirm", &p.confirm);
@@ -132,7 +148,7 @@ fn row(out: &mut String, r: &Row<'_>, alt: bool) {
         }
         command(out, "confirm", &p.confirm);
     }
-    out.push_str("</td></tr>\n");
+    out.push_str("</td>");
 }
 
 /// A digest cell: the first 12 hex characters, the full digest in `title`.

@@ -2,7 +2,7 @@
 
 use super::{escape, plural};
 use crate::plan::coverage::PlatformState;
-use crate::report::RegistryCheckReport;
+use crate::report::{CoverageSummary, RegistryCheckReport};
 use std::fmt::Write as _;
 
 /// Every state, in their sort order (gaps first). States the summary names that are missing
@@ -58,6 +58,16 @@ fn describe(state: PlatformState) -> &'static str {
 /// The totals cards and the count per state.
 pub(super) fn totals(out: &mut String, report: &RegistryCheckReport) {
     let s = &report.summary;
+    out.push_str("<section id=\"totals\" aria-label=\"Totals\">\n<div class=\"cards\">\n");
+    coverage_card(out, s);
+    count_cards(out, s);
+    out.push_str("</div>\n<div class=\"states\">\n");
+    state_cards(out, s);
+    out.push_str("</div>\n</section>\n");
+}
+
+/// The big card: the share of platforms covered, with a bar.
+fn coverage_card(out: &mut String, s: &CoverageSummary) {
     // Rounded down, so one gap never shows as 100%.
     let (percent, width) = match (s.covered * 1000).checked_div(s.platforms) {
         Some(permille) => (
@@ -71,15 +81,16 @@ pub(super) fn totals(out: &mut String, report: &RegistryCheckReport) {
     } else {
         "gap"
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        r#"<section id="totals" aria-label="Totals">
-<div class="cards">
-<div class="card big {cov_tone}" data-total="coverage"><div class="value">{percent}</div><div class="label">covered · {covered} of {platforms}</div><div class="bar" role="presentation"><span style="width:{width}%"></span></div></div>
-"#,
+        r#"<div class="card big {cov_tone}" data-total="coverage"><div class="value">{percent}</div><div class="label">covered · {covered} of {platforms}</div><div class="bar" role="presentation"><span style="width:{width}%"></span></div></div>"#,
         covered = s.covered,
         platforms = plural(s.platforms, "platform", "platforms"),
     );
+}
+
+/// One card per count; a zero count is not coloured as a gap or a failure.
+fn count_cards(out: &mut String, s: &CoverageSummary) {
     let cards: [(&str, usize, &str, &str); 7] = [
         ("platforms", s.platforms, "platforms", ""),
         ("covered", s.covered, "covered", "ok"),
@@ -101,14 +112,16 @@ pub(super) fn totals(out: &mut String, report: &RegistryCheckReport) {
             r#"<div class="card {tone}" data-total="{key}"><div class="value">{value}</div><div class="label">{label}</div></div>"#
         );
     }
-    out.push_str("</div>\n<div class=\"states\">\n");
+}
+
+/// One card per state, every known state even at zero, so the legend is always complete.
+fn state_cards(out: &mut String, s: &CoverageSummary) {
     let mut states: Vec<PlatformState> = STATES.to_vec();
     states.extend(s.states.keys().copied().filter(|k| !STATES.contains(k)));
     states.sort();
     for state in states {
         let n = s.states.get(&state).copied().unwrap_or(0);
         let name = state.as_str();
-
         let _ = writeln!(
             out,
             r#"<div class="state-card s-{name} {tone}{zero}" data-state="{name}"><div class="head"><span class="value">{n}</span><span class="label"><span class="dot"></span>{name}</span></div><div class="desc">{desc}</div></div>"#,
@@ -117,5 +130,4 @@ pub(super) fn totals(out: &mut String, report: &RegistryCheckReport) {
             desc = escape(describe(state)),
         );
     }
-    out.push_str("</div>\n</section>\n");
 }
