@@ -414,6 +414,13 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
             }
         }
     }
+    migrate_totals(&mut o, s);
+    o
+}
+
+/// The totals under the migrate table: repositories and images, attestations and tags, then
+/// the cost.
+fn migrate_totals(o: &mut String, s: &MigrateSummary) {
     let _ = writeln!(
         o,
         "\n{} repositor{} ({} failed, {} resumed from the state file), {} image{} ({} failed, {} resumed)",
@@ -450,7 +457,6 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         s.seconds,
         dry_note(s.dry_run)
     );
-    o
 }
 
 /// Renders an undo report.
