@@ -119,27 +119,52 @@ pub struct Verdict {
 
 /// Judges one platform manifest.
 pub fn judge(f: &Facts) -> Verdict {
-    let attestation = if !f.listed.is_empty() || f.in_index.iter().any(|(_, art)| *art) {
+    let attestation = found(f);
+    let discoverable = match f.via {
+        Some(v) if !f.listed.is_empty() => v,
+        _ => Via::None,
+    };
+    let subjects_match = if f.statements.is_empty() {
+        None
+    } else {
+        Some(
+            f.statements
+                .iter()
+                .all(|s| s.subject_matches && s.error.is_none()),
+        )
+    };
+    let reasons = reasons(f, attestation, discoverable);
+    let statements_ok = if f.statements_read {
+        subjects_match == Some(true)
+    } else {
+        true
+    };
+    let covered = discoverable != Via::None && statements_ok && reasons.is_empty();
+    Verdict {
+        attestation,
+        discoverable,
+        subjects_match,
+        covered,
+        reasons,
+        state: state(f, attestation, discoverable, covered),
+    }
+}
+
+/// Which form of attestation exists: a listed referrer or an artifact in the index counts as
+/// an artifact, even when the index also holds the legacy form.
+fn found(f: &Facts) -> Found {
+    if !f.listed.is_empty() || f.in_index.iter().any(|(_, art)| *art) {
         Found::Artifact
     } else if !f.in_index.is_empty() {
         Found::Legacy
     } else {
         Found::None
-    };
-    let discoverable = match f.via {
-        Some(v) if !f.listed.is_empty() => v,
-        _ => Via::None,
-    };
-    let checked: Vec<&StatementCheck> = f.statements.iter().collect();
-    let subjects_match = if checked.is_empty() {
-        None
-    } else {
-        Some(
-            checked
-                .iter()
-                .all(|s| s.subject_matches && s.error.is_none()),
-        )
-    };
+    }
+}
+
+/// Every reason the platform is not covered: the listing, the attestation's form, then each
+/// statement.
+fn reasons(f: &Facts, attestation: Found, discoverable: Via) -> Vec<String> {
     let mut reasons = Vec::new();
     if let Some(e) = &f.listing_error {
         reasons.push(format!("referrers could not be listed: {e}"));
@@ -156,36 +181,40 @@ pub fn judge(f: &Facts) -> Verdict {
         ),
         _ => {}
     }
-    for s in &f.statements {
-        if let Some(e) = &s.error {
-            reasons.push(format!(
-                "layer {} of {}: {e}",
-                s.layer.short(),
-                s.manifest.short()
-            ));
-        } else if !s.subject_matches {
-            reasons.push(format!(
-                "layer {} of {} ({}): in-toto subject does not name this manifest",
-                s.layer.short(),
-                s.manifest.short(),
-                s.predicate_type.as_deref().unwrap_or("unknown predicate")
-            ));
-        }
-    }
+    reasons.extend(f.statements.iter().filter_map(statement_reason));
     if f.statements_read
         && attestation != Found::None
-        && checked.is_empty()
+        && f.statements.is_empty()
         && f.listing_error.is_none()
     {
         reasons.push("no in-toto statement found in the attestation".into());
     }
-    let statements_ok = if f.statements_read {
-        subjects_match == Some(true)
+    reasons
+}
+
+/// Why one in-toto layer fails the check, if it does.
+fn statement_reason(s: &StatementCheck) -> Option<String> {
+    if let Some(e) = &s.error {
+        Some(format!(
+            "layer {} of {}: {e}",
+            s.layer.short(),
+            s.manifest.short()
+        ))
+    } else if !s.subject_matches {
+        Some(format!(
+            "layer {} of {} ({}): in-toto subject does not name this manifest",
+            s.layer.short(),
+            s.manifest.short(),
+            s.predicate_type.as_deref().unwrap_or("unknown predicate")
+        ))
     } else {
-        true
-    };
-    let covered = discoverable != Via::None && statements_ok && reasons.is_empty();
-    let state = if f.listing_error.is_some() {
+        None
+    }
+}
+
+/// The state in one word; a failed listing outranks the rest.
+fn state(f: &Facts, attestation: Found, discoverable: Via, covered: bool) -> PlatformState {
+    if f.listing_error.is_some() {
         PlatformState::ListingFailed
     } else if covered {
         match discoverable {
@@ -201,14 +230,6 @@ pub fn judge(f: &Facts) -> Verdict {
             Found::Legacy => PlatformState::LegacyOnly,
             Found::Artifact => PlatformState::NotDiscoverable,
         }
-    };
-    Verdict {
-        attestation,
-        discoverable,
-        subjects_match,
-        covered,
-        reasons,
-        state,
     }
 }
 

@@ -4,9 +4,10 @@
 use super::sanitize::sanitize;
 use super::states::{AttestationState, RepositoryStatus};
 use super::{
-    CheckImage, CheckReport, ConvertReport, CoverageSummary, MigrateRow, MigrateSummary,
-    RegistryCheckReport,
+    AttestationReport, CheckImage, CheckReport, ConvertReport, CoverageSummary, ImageReport,
+    MigrateRow, MigrateSummary, PlatformReport, Problem, RegistryCheckReport, UndoReport,
 };
+use crate::model::digest::Digest;
 use crate::model::referrers::Via;
 use crate::plan::coverage::Found;
 use std::fmt::Write as _;
@@ -28,109 +29,9 @@ fn short_type(t: &str) -> String {
 /// Renders a convert report.
 pub fn convert(r: &ConvertReport, verbose: bool) -> String {
     let mut o = String::new();
-    let (push, list, add) = if r.dry_run {
-        (
-            "would push artifact",
-            "would list it in tag",
-            "would add it to index.json",
-        )
-    } else {
-        (
-            "pushed artifact",
-            "listed it in tag",
-            "added it to index.json",
-        )
-    };
+    let verbs = if r.dry_run { &WOULD } else { &DID };
     for img in &r.images {
-        let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
-        let _ = writeln!(
-            o,
-            "{}  {}  {}",
-            sanitize(&img.reference),
-            digest,
-            img.status
-        );
-        if let Some(e) = &img.error {
-            let _ = writeln!(o, "  error: {}", sanitize(e));
-        }
-        for a in &img.attestations {
-            let action = match a.state {
-                AttestationState::AlreadyDone => format!("already discoverable ({})", via(a.via)),
-                AttestationState::Blocked | AttestationState::Failed => format!(
-                    "{}: {}",
-                    a.state,
-                    sanitize(a.reason.as_deref().unwrap_or(""))
-                ),
-                _ => {
-                    let mut parts = Vec::new();
-                    if a.pushed {
-                        parts.push(push.to_string());
-                    }
-                    if let Some(t) = &a.referrers_tag {
-                        parts.push(format!("{list} {}", short_tag(t)));
-                    }
-                    if a.via == Via::Layout {
-                        parts.push(add.to_string());
-                    }
-                    if a.via == Via::Api && !a.pushed {
-                        parts.push("listed by the referrers API".into());
-                    }
-                    let mut s = parts.join(", ");
-                    match a.verified {
-                        Some(true) => s.push_str(&format!("; verified via {}", via(a.via))),
-                        Some(false) => s.push_str("; NOT found when listing referrers"),
-                        None => {}
-                    }
-                    s
-                }
-            };
-            let arrow = if a.created {
-                format!("{} -> {}", a.source.short(), a.artifact.short())
-            } else {
-                format!("{} (already an artifact)", a.artifact.short())
-            };
-            let _ = writeln!(o, "  {:<14} {}  {}", sanitize(&a.platform), arrow, action);
-            if verbose {
-                let types: Vec<String> = a.predicate_types.iter().map(|t| short_type(t)).collect();
-                let _ = writeln!(o, "  {:<14} predicates: {}", "", types.join(", "));
-                let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&a.confirm));
-            }
-        }
-        for p in &img.problems {
-            let _ = writeln!(
-                o,
-                "  problem: {}: {}",
-                p.digest.short(),
-                sanitize(&p.message)
-            );
-        }
-        for p in &img.skipped {
-            let _ = writeln!(
-                o,
-                "  skipped: {}: {}",
-                p.digest.short(),
-                sanitize(&p.message)
-            );
-        }
-        if let Some(ix) = &img.index_rewrite {
-            let (verb, moved) = if r.dry_run {
-                ("would be rewritten", "would move")
-            } else {
-                ("rewritten", "moved")
-            };
-            let tags = if ix.tags_moved.is_empty() {
-                String::new()
-            } else {
-                format!("; {moved} tag {}", ix.tags_moved.join(", "))
-            };
-            let _ = writeln!(
-                o,
-                "  index {verb}: {} -> {}{}",
-                ix.old.short(),
-                ix.new.short(),
-                sanitize(&tags)
-            );
-        }
+        convert_image(&mut o, img, verbs, verbose);
     }
     let s = &r.summary;
     let _ = writeln!(
@@ -141,20 +42,159 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
         s.attestations,
         plural(s.attestations),
         s.converted,
-        if r.dry_run {
-            "to convert"
-        } else {
-            "made discoverable"
-        },
+        converted(r.dry_run),
         s.already_done,
         s.failed,
-        if r.dry_run {
-            " (dry run: nothing written)"
-        } else {
-            ""
-        }
+        dry_note(r.dry_run)
     );
     o
+}
+
+/// How a convert report words its writes: done, or (dry run) only planned.
+struct Verbs {
+    push: &'static str,
+    list: &'static str,
+    add: &'static str,
+    rewritten: &'static str,
+    moved: &'static str,
+}
+
+const DID: Verbs = Verbs {
+    push: "pushed artifact",
+    list: "listed it in tag",
+    add: "added it to index.json",
+    rewritten: "rewritten",
+    moved: "moved",
+};
+
+const WOULD: Verbs = Verbs {
+    push: "would push artifact",
+    list: "would list it in tag",
+    add: "would add it to index.json",
+    rewritten: "would be rewritten",
+    moved: "would move",
+};
+
+/// One image of a convert report: its line, then a line per attestation, problem and rewrite.
+fn convert_image(o: &mut String, img: &ImageReport, verbs: &Verbs, verbose: bool) {
+    let _ = writeln!(
+        o,
+        "{}  {}",
+        image_heading(&img.reference, img.digest.as_ref()),
+        img.status
+    );
+    if let Some(e) = &img.error {
+        error_line(o, e);
+    }
+    for a in &img.attestations {
+        attestation_lines(o, a, verbs, verbose);
+    }
+    problem_lines(o, "problem", &img.problems);
+    problem_lines(o, "skipped", &img.skipped);
+    if let Some(ix) = &img.index_rewrite {
+        let tags = if ix.tags_moved.is_empty() {
+            String::new()
+        } else {
+            format!("; {} tag {}", verbs.moved, ix.tags_moved.join(", "))
+        };
+        let _ = writeln!(
+            o,
+            "  index {}: {} -> {}{}",
+            verbs.rewritten,
+            ix.old.short(),
+            ix.new.short(),
+            sanitize(&tags)
+        );
+    }
+}
+
+/// One attestation: source and artifact, what happened (`verbose`: predicates and confirm too).
+fn attestation_lines(o: &mut String, a: &AttestationReport, verbs: &Verbs, verbose: bool) {
+    let action = match a.state {
+        AttestationState::AlreadyDone => format!("already discoverable ({})", via(a.via)),
+        AttestationState::Blocked | AttestationState::Failed => format!(
+            "{}: {}",
+            a.state,
+            sanitize(a.reason.as_deref().unwrap_or(""))
+        ),
+        _ => written(a, verbs),
+    };
+    let arrow = if a.created {
+        format!("{} -> {}", a.source.short(), a.artifact.short())
+    } else {
+        format!("{} (already an artifact)", a.artifact.short())
+    };
+    let _ = writeln!(o, "  {:<14} {}  {}", sanitize(&a.platform), arrow, action);
+    if verbose {
+        let types: Vec<String> = a.predicate_types.iter().map(|t| short_type(t)).collect();
+        let _ = writeln!(o, "  {:<14} predicates: {}", "", types.join(", "));
+        let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&a.confirm));
+    }
+}
+
+/// The writes made (or planned) for one attestation, and what a fresh listing found.
+fn written(a: &AttestationReport, verbs: &Verbs) -> String {
+    let mut parts = Vec::new();
+    if a.pushed {
+        parts.push(verbs.push.to_string());
+    }
+    if let Some(t) = &a.referrers_tag {
+        parts.push(format!("{} {}", verbs.list, short_tag(t)));
+    }
+    if a.via == Via::Layout {
+        parts.push(verbs.add.to_string());
+    }
+    if a.via == Via::Api && !a.pushed {
+        parts.push("listed by the referrers API".into());
+    }
+    let mut s = parts.join(", ");
+    match a.verified {
+        Some(true) => s.push_str(&format!("; verified via {}", via(a.via))),
+        Some(false) => s.push_str("; NOT found when listing referrers"),
+        None => {}
+    }
+    s
+}
+
+/// `reference  sha256:0123456789ab`, the start of an image's first line.
+fn image_heading(reference: &str, digest: Option<&Digest>) -> String {
+    let digest = digest.map(|d| d.short()).unwrap_or_default();
+    format!("{}  {}", sanitize(reference), digest)
+}
+
+/// Why an image (or a repository) failed as a whole.
+fn error_line(o: &mut String, e: &str) {
+    let _ = writeln!(o, "  error: {}", sanitize(e));
+}
+
+/// A line per index entry, e.g. `  problem: sha256:0123456789ab: why`.
+fn problem_lines(o: &mut String, label: &str, problems: &[Problem]) {
+    for p in problems {
+        let _ = writeln!(
+            o,
+            "  {label}: {}: {}",
+            p.digest.short(),
+            sanitize(&p.message)
+        );
+    }
+}
+
+/// What `converted` counts, in a real run or a dry run.
+fn converted(dry_run: bool) -> &'static str {
+    if dry_run {
+        "to convert"
+    } else {
+        "made discoverable"
+    }
+}
+
+/// Ends a dry run's last line.
+fn dry_note(dry_run: bool) -> &'static str {
+    if dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    }
 }
 
 fn short_tag(t: &str) -> String {
@@ -275,10 +315,9 @@ fn state_counts(s: &CoverageSummary) -> Vec<String> {
 /// Renders the per-platform table of each image (`all`: covered platforms too).
 fn check_images(o: &mut String, images: &[CheckImage], all: bool) {
     for img in images {
-        let digest = img.digest.as_ref().map(|d| d.short()).unwrap_or_default();
-        let _ = writeln!(o, "{}  {}", sanitize(&img.reference), digest);
+        let _ = writeln!(o, "{}", image_heading(&img.reference, img.digest.as_ref()));
         if let Some(e) = &img.error {
-            let _ = writeln!(o, "  error: {}", sanitize(e));
+            error_line(o, e);
             continue;
         }
         let _ = writeln!(
@@ -287,56 +326,54 @@ fn check_images(o: &mut String, images: &[CheckImage], all: bool) {
             "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS"
         );
         for p in img.platforms.iter().filter(|p| all || !p.covered) {
-            let att = match p.attestation {
-                Found::Artifact => "artifact",
-                Found::Legacy => "legacy",
-                Found::None => "none",
-            };
-            let disc = match p.discoverable {
-                Via::Api => "api",
-                Via::Tag => "tag",
-                Via::Layout => "layout",
-                Via::None => "none",
-            };
-            let subj = match p.subjects_match {
-                Some(true) => "ok",
-                Some(false) => "MISMATCH",
-                None => "-",
-            };
-            let types: Vec<String> = p.predicate_types.iter().map(|t| short_type(t)).collect();
-            let mark = if p.covered { "" } else { "  <- gap" };
-            let _ = writeln!(
-                o,
-                "  {:<14} {:<20} {:<11} {:<17} {:<9} {}{}",
-                sanitize(&p.platform),
-                p.digest.short(),
-                att,
-                disc,
-                subj,
-                if types.is_empty() {
-                    "-".to_string()
-                } else {
-                    types.join(", ")
-                },
-                mark
-            );
-            for reason in &p.reasons {
-                let _ = writeln!(o, "  {:<14} why: {}", "", sanitize(reason));
-            }
-            if let Some(f) = &p.fix {
-                let _ = writeln!(o, "  {:<14} fix: {}", "", sanitize(f));
-            }
-            let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&p.confirm));
+            platform_lines(o, p);
         }
-        for p in &img.problems {
-            let _ = writeln!(
-                o,
-                "  problem: {}: {}",
-                p.digest.short(),
-                sanitize(&p.message)
-            );
-        }
+        problem_lines(o, "problem", &img.problems);
     }
+}
+
+/// One platform's row of the table, then why it is not covered and what to run.
+fn platform_lines(o: &mut String, p: &PlatformReport) {
+    let att = match p.attestation {
+        Found::Artifact => "artifact",
+        Found::Legacy => "legacy",
+        Found::None => "none",
+    };
+    let disc = match p.discoverable {
+        Via::Api => "api",
+        Via::Tag => "tag",
+        Via::Layout => "layout",
+        Via::None => "none",
+    };
+    let subj = match p.subjects_match {
+        Some(true) => "ok",
+        Some(false) => "MISMATCH",
+        None => "-",
+    };
+    let types: Vec<String> = p.predicate_types.iter().map(|t| short_type(t)).collect();
+    let mark = if p.covered { "" } else { "  <- gap" };
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<20} {:<11} {:<17} {:<9} {}{}",
+        sanitize(&p.platform),
+        p.digest.short(),
+        att,
+        disc,
+        subj,
+        if types.is_empty() {
+            "-".to_string()
+        } else {
+            types.join(", ")
+        },
+        mark
+    );
+    for reason in &p.reasons {
+        let _ = writeln!(o, "  {:<14} why: {}", "", sanitize(reason));
+    }
+    if let Some(f) = &p.fix {
+        let _ = writeln!(o, "  {:<14} fix: {}", "", sanitize(f));
+    }
+    let _ = writeln!(o, "  {:<14} confirm: {}", "", sanitize(&p.confirm));
 }
 
 /// Renders the summary table of a migration (dry run: the plan).
@@ -373,10 +410,17 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         );
         if let Some(e) = &r.error {
             if r.status == RepositoryStatus::Failed {
-                let _ = writeln!(o, "  error: {}", sanitize(e));
+                error_line(&mut o, e);
             }
         }
     }
+    migrate_totals(&mut o, s);
+    o
+}
+
+/// The totals under the migrate table: repositories and images, attestations and tags, then
+/// the cost.
+fn migrate_totals(o: &mut String, s: &MigrateSummary) {
     let _ = writeln!(
         o,
         "\n{} repositor{} ({} failed, {} resumed from the state file), {} image{} ({} failed, {} resumed)",
@@ -389,14 +433,13 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         s.failed_images,
         s.resumed_images
     );
-    let _ =
-        writeln!(
+    let _ = writeln!(
         o,
         "{} attestation{}: {} {}, {} already done, {} failed; {} referrers tag{} {}, {} updated",
         s.attestations,
         plural(s.attestations),
         s.converted,
-        if s.dry_run { "to convert" } else { "made discoverable" },
+        converted(s.dry_run),
         s.already_done,
         s.failed,
         s.tags_created,
@@ -412,23 +455,18 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         "{} HTTP requests in {:.1} s{}",
         s.requests,
         s.seconds,
-        if s.dry_run {
-            " (dry run: nothing written)"
-        } else {
-            ""
-        }
+        dry_note(s.dry_run)
     );
-    o
 }
 
 /// Renders an undo report.
-pub fn undo(r: &super::UndoReport) -> String {
+pub fn undo(r: &UndoReport) -> String {
     let mut o = String::new();
     for i in &r.images {
-        let d = i.digest.as_ref().map(|d| d.short()).unwrap_or_default();
-        let _ = writeln!(o, "{}  {}  {}", sanitize(&i.reference), d, i.status);
+        let heading = image_heading(&i.reference, i.digest.as_ref());
+        let _ = writeln!(o, "{heading}  {}", i.status);
         if let Some(e) = &i.error {
-            let _ = writeln!(o, "  error: {}", sanitize(e));
+            error_line(&mut o, e);
         }
         for t in &i.tags_rewritten {
             let _ = writeln!(o, "  referrers tag {}: our entries taken out", short_tag(t));
@@ -466,7 +504,7 @@ pub fn undo(r: &super::UndoReport) -> String {
         s.artifacts_deleted,
         plural(s.artifacts_deleted),
         s.artifacts_kept,
-        if r.dry_run { " (dry run: nothing written)" } else { "" }
+        dry_note(r.dry_run)
     );
     o
 }

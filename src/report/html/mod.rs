@@ -1,0 +1,273 @@
+//! The HTML coverage page of `referrify check REGISTRY --html FILE`: totals, one sortable and
+//! filterable row per platform manifest, and what could not be checked.
+//!
+//! The page is one self-contained file: inline CSS and inline vanilla JS, no fonts, images or
+//! other assets, so it works from `file://` and sends no request. A Content-Security-Policy
+//! (`default-src 'none'`, the script allowed by its hash) makes sure of both. Every value that
+//! came from the registry is HTML-escaped. Rows are built here, as one string, already in the
+//! default order (gaps first, then repository, then platform); the script only sorts, filters
+//! and copies.
+
+mod assets;
+mod failures;
+mod table;
+mod totals;
+
+use super::{CheckImage, PlatformReport, RegistryCheckReport};
+use assets::{SCRIPT, STYLE};
+use base64::Engine as _;
+use failures::failures;
+use sha2::{Digest as _, Sha256};
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+use table::table;
+use totals::totals;
+
+/// Renders the whole page.
+pub fn render(report: &RegistryCheckReport) -> String {
+    render_generated(report, &utc_now())
+}
+
+/// [`render`] with the generation time given (`YYYY-MM-DD HH:MM UTC`).
+fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
+    let rows = rows(report);
+    let mut out = String::with_capacity(4096 + rows.len() * 900);
+    let registry = escape(&report.registry);
+    let script_hash =
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
+    let _ = write!(
+        out,
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'sha256-{script_hash}'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'">
+<meta name="referrer" content="no-referrer">
+<meta name="generator" content="referrify {version}">
+<title>Attestation coverage of {registry}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<header class="page-head">
+<h1>Attestation coverage <span class="registry">{registry}</span></h1>
+<p class="note">Generated {generated} by referrify {version} · <code>referrify check {registry}</code> · {requests}<br>{statements}</p>
+</header>
+<main>
+"#,
+        version = env!("CARGO_PKG_VERSION"),
+        generated = escape(generated),
+        statements = if report.statements_checked {
+            "In-toto statements were read: a platform is covered when an attestation is discoverable and every statement names it."
+        } else {
+            "In-toto statements were not read (<code>--statements</code>): a platform is covered when an attestation is discoverable."
+        },
+        requests = plural(
+            report.summary.requests as usize,
+            "HTTP request",
+            "HTTP requests"
+        ),
+    );
+    totals(&mut out, report);
+    table(&mut out, &rows);
+    failures(&mut out, report);
+    let _ = write!(
+        out,
+        "</main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
+    );
+    out
+}
+
+/// One table row: a platform manifest of an image of a repository.
+struct Row<'a> {
+    repository: &'a str,
+    image: &'a CheckImage,
+    platform: &'a PlatformReport,
+}
+
+/// Every platform manifest, in the default order: gaps first (the state's order), then
+/// repository, then platform; catalog order after that.
+fn rows(report: &RegistryCheckReport) -> Vec<Row<'_>> {
+    let mut rows: Vec<Row<'_>> = report
+        .repositories
+        .iter()
+        .flat_map(|r| {
+            r.images.iter().flat_map(move |i| {
+                i.platforms.iter().map(move |p| Row {
+                    repository: &r.repository,
+                    image: i,
+                    platform: p,
+                })
+            })
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        (a.platform.state, a.repository, a.platform.platform.as_str()).cmp(&(
+            b.platform.state,
+            b.repository,
+            b.platform.platform.as_str(),
+        ))
+    });
+    rows
+}
+
+/// `1 thing` / `2 things`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// HTML-escapes `& < > " '`, for text and attribute values alike.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The current time as `YYYY-MM-DD HH:MM UTC`.
+fn utc_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    utc(secs)
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian calendar).
+fn utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::digest::Digest;
+    use crate::model::referrers::Via;
+    use crate::plan::coverage::{Found, PlatformState};
+    use crate::report::{CoverageSummary, Problem, RepositoryCoverage, SCHEMA_VERSION};
+
+    fn platform(state: PlatformState, name: &str) -> PlatformReport {
+        PlatformReport {
+            platform: name.into(),
+            digest: Digest::sha256(name.as_bytes()),
+            attestation: Found::Legacy,
+            discoverable: Via::None,
+            referrers: vec![],
+            predicate_types: vec!["https://slsa.dev/provenance/v1".into()],
+            subjects_match: None,
+            statements: vec![],
+            covered: state.is_covered(),
+            state,
+            reasons: if state.is_covered() {
+                vec![]
+            } else {
+                vec!["legacy <b>only</b>".into()]
+            },
+            confirm: "oras discover 'x' && y".into(),
+            fix: Some("referrify convert \"reg/<script>\"".into()),
+        }
+    }
+
+    fn report(repo: &str) -> RegistryCheckReport {
+        let repos = vec![RepositoryCoverage {
+            repository: repo.into(),
+            error: Some("<img src=x onerror=alert(1)>".into()),
+            images: vec![CheckImage {
+                reference: format!("reg/{repo}:1"),
+                digest: Some(Digest::sha256(b"i")),
+                tags: vec!["1".into(), "<latest>".into()],
+                error: None,
+                platforms: vec![
+                    platform(PlatformState::DiscoverableApi, "linux/amd64"),
+                    platform(PlatformState::LegacyOnly, "linux/arm64"),
+                ],
+                problems: vec![Problem {
+                    digest: Digest::sha256(b"p"),
+                    message: "bad & broken".into(),
+                }],
+            }],
+        }];
+        let mut summary = CoverageSummary::default();
+        repos.iter().for_each(|r| summary.add(r));
+        RegistryCheckReport {
+            schema_version: SCHEMA_VERSION,
+            command: "check",
+            registry: "reg\"<x>".into(),
+            statements_checked: false,
+            repositories: repos,
+            summary,
+        }
+    }
+
+    #[test]
+    fn escape_covers_the_five_characters() {
+        assert_eq!(
+            escape(r#"<a href="x">&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape("plain/repo:1.0"), "plain/repo:1.0");
+    }
+
+    #[test]
+    fn hostile_names_are_escaped_everywhere() {
+        let html = render(&report("<script>alert(1)</script>"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("<img src=x"));
+        assert!(!html.contains("<latest>"));
+        assert!(!html.contains("<b>only"));
+        assert!(!html.contains("reg/<script>"));
+        assert!(!html.contains("reg\"<x>"));
+        // exactly one script element: the page's own
+        assert_eq!(html.matches("<script").count(), 1);
+    }
+
+    #[test]
+    fn rows_are_ordered_gaps_first_and_the_csp_hash_matches() {
+        let html = render(&report("team/app"));
+        let legacy = html
+            .find(r#"data-state="legacy-only" data-gap="1""#)
+            .unwrap();
+        let api = html
+            .find(r#"data-state="discoverable-api" data-gap="0""#)
+            .unwrap();
+        assert!(legacy < api);
+        assert_eq!(html.matches("<tr class=\"row ").count(), 2);
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
+        assert!(html.contains(&format!("script-src 'sha256-{hash}'")));
+        assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
+        assert!(!html.contains("http://"));
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400 + 3_661), "2000-02-29 01:01 UTC");
+        assert_eq!(utc(1_767_225_540), "2025-12-31 23:59 UTC");
+    }
+}
