@@ -98,6 +98,7 @@ fn platform(repo: &str, index: &Digest, name: &str, state: PlatformState) -> Pla
             "oras discover --artifact-type application/vnd.docker.attestation.manifest.v1+json {REGISTRY}/{repo}@{digest}"
         ),
         fix,
+        warnings: vec![],
         digest,
     }
 }

@@ -465,5 +465,6 @@ fn judge_platform(
         .then(|| t.fix.clone())
         .flatten(),
         confirm,
+        warnings: listed.warnings,
     }
 }

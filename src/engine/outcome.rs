@@ -1,6 +1,7 @@
 //! Turns a batch's plan, writes and verifications into one typed outcome per image. Writes are
 //! shared by the images of a batch: each is credited once, to the first image that needs it.
 
+use super::check::mislabel_warning;
 use super::{Batch, Input, Options, Run};
 use crate::model::digest::Digest;
 use crate::model::referrers::{fallback_tag, Via};
@@ -159,6 +160,7 @@ fn writes(
     if !credited.blob && run.outcome.blobs_pushed > 0 && pushes_created {
         credited.blob = true;
         w.blobs = run.outcome.blobs_pushed;
+        w.mounts_refused = run.outcome.mounts_refused;
     }
     w
 }
@@ -222,6 +224,23 @@ fn attestation(
     exec_error: Option<&str>,
 ) -> AttestationReport {
     let (state, reason) = state(item, v.as_ref(), dry_run, exec_error);
+    let own = c.artifact_type();
+    let warnings = v
+        .as_ref()
+        .and_then(|v| {
+            v.listed_type
+                .as_deref()
+                .filter(|t| Some(*t) != own.as_deref())
+        })
+        .map(|listed| {
+            mislabel_warning(
+                &c.artifact.digest,
+                Some(listed),
+                own.as_deref().unwrap_or(""),
+            )
+        })
+        .into_iter()
+        .collect();
     AttestationReport {
         platform: c.platform.clone(),
         subject: c.subject.digest.clone(),
@@ -241,5 +260,6 @@ fn attestation(
         verified: v.map(|v| v.found),
         reason,
         confirm: commands::confirm(&store.locator(), &c.subject.digest, Some(&c.platform)),
+        warnings,
     }
 }

@@ -30,6 +30,16 @@ pub struct Conversion {
     pub descriptor: Value,
 }
 
+impl Conversion {
+    /// The artifact's own `artifactType`, as its referrers descriptor carries it.
+    pub fn artifact_type(&self) -> Option<String> {
+        self.descriptor
+            .get("artifactType")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+}
+
 /// Derives the conversions of an image: one per usable attestation entry.
 pub fn conversions(img: &LoadedImage) -> (Vec<Conversion>, Vec<Problem>) {
     let mut out = Vec::new();

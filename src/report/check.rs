@@ -90,6 +90,10 @@ pub struct PlatformReport {
     /// The command that closes the gap, when referrify can.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// What a person should know about the listing: a referrer listed under another
+    /// `artifactType` than its own, say (left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `referrify check REGISTRY`: coverage across repositories.

@@ -97,6 +97,14 @@ pub struct Writes {
     pub referrers_tags: Vec<TagWrite>,
     /// Descriptors added to an OCI layout's index.json.
     pub layout_index_entries: usize,
+    /// Blobs uploaded because the registry refused to mount them from another repository
+    /// (left out when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub mounts_refused: usize,
+}
+
+pub(super) fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One referrers tag write.
@@ -142,6 +150,10 @@ pub struct AttestationReport {
     pub reason: Option<String>,
     /// A command an independent client can run to confirm.
     pub confirm: String,
+    /// What a person should know although it worked: the registry lists the artifact under
+    /// another `artifactType`, say (left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl ConvertSummary {

@@ -80,6 +80,10 @@ pub struct MigrateSummary {
     pub tags_updated: usize,
     /// Artifact manifests pushed (or to push).
     pub manifests: usize,
+    /// Blobs uploaded because the registry refused a cross-repository mount (left out when
+    /// none).
+    #[serde(skip_serializing_if = "super::convert::is_zero")]
+    pub mounts_refused: usize,
     /// HTTP requests sent (tokens and retries included).
     pub requests: u64,
     /// Wall time.
@@ -106,6 +110,7 @@ impl MigrateSummary {
         self.failed += c.failed;
         for w in r.images.iter().map(|i| &i.writes) {
             self.manifests += w.manifests;
+            self.mounts_refused += w.mounts_refused;
             for t in &w.referrers_tags {
                 if t.created {
                     self.tags_created += 1;

@@ -125,6 +125,9 @@ fn attestation_lines(o: &mut String, a: &AttestationReport, verbs: &Verbs, verbo
         format!("{} (already an artifact)", a.artifact.short())
     };
     let _ = writeln!(o, "  {:<14} {}  {}", sanitize(&a.platform), arrow, action);
+    for w in &a.warnings {
+        let _ = writeln!(o, "  {:<14} warning: {}", "", sanitize(w));
+    }
     if verbose {
         let types: Vec<String> = a.predicate_types.iter().map(|t| short_type(t)).collect();
         let _ = writeln!(o, "  {:<14} predicates: {}", "", types.join(", "));
@@ -369,6 +372,9 @@ fn platform_lines(o: &mut String, p: &PlatformReport) {
     );
     for reason in &p.reasons {
         let _ = writeln!(o, "  {:<14} why: {}", "", sanitize(reason));
+    }
+    for w in &p.warnings {
+        let _ = writeln!(o, "  {:<14} warning: {}", "", sanitize(w));
     }
     if let Some(f) = &p.fix {
         let _ = writeln!(o, "  {:<14} fix: {}", "", sanitize(f));

@@ -189,6 +189,7 @@ mod tests {
             },
             confirm: "oras discover 'x' && y".into(),
             fix: Some("referrify convert \"reg/<script>\"".into()),
+            warnings: vec![],
         }
     }
 
