@@ -103,12 +103,29 @@ impl State {
             Err(e) => return Err(io(e)),
         };
         let mut header = false;
-        for line in existing.split(|&b| b == b'\n') {
+        for (n, line) in existing.split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
+            let bad = |message: String| StateError::Io {
+                path: path.to_path_buf(),
+                message: format!("line {}: {message}", n + 1),
+            };
             match serde_json::from_slice::<Record>(line) {
-                Ok(Record::Header { registry: r, .. }) => {
+                Ok(Record::Header {
+                    format,
+                    registry: r,
+                }) => {
+                    if header || !st.repositories.is_empty() || !st.images.is_empty() {
+                        return Err(bad(
+                            "a second header: not one run's file; use another file".into()
+                        ));
+                    }
+                    if format != FORMAT {
+                        return Err(bad(format!(
+                            "state format {format}, this referrify reads format {FORMAT}; use another file"
+                        )));
+                    }
                     if r != registry {
                         return Err(StateError::Io {
                             path: path.to_path_buf(),
@@ -119,8 +136,20 @@ impl State {
                     }
                     header = true;
                 }
-                Ok(Record::Repository { repository, .. }) => {
-                    st.repositories.insert(repository);
+                Ok(_) if !header => {
+                    return Err(StateError::Io {
+                        path: path.to_path_buf(),
+                        message: "is not a referrify state file (no header line)".into(),
+                    });
+                }
+                // Only a repository recorded complete counts as done.
+                Ok(Record::Repository {
+                    repository,
+                    complete,
+                }) => {
+                    if complete {
+                        st.repositories.insert(repository);
+                    }
                 }
                 Ok(Record::Image {
                     repository, image, ..
@@ -261,5 +290,39 @@ mod tests {
         assert!(State::open(&p, "other.example", true).is_err());
         std::fs::write(dir.path().join("x"), b"hello\n").unwrap();
         assert!(State::open(&dir.path().join("x"), "r.example", true).is_err());
+    }
+
+    #[test]
+    fn only_a_well_formed_file_of_this_format_is_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.jsonl");
+        let header = r#"{"referrifyState":1,"registry":"r.example"}"#;
+        let write = |text: String| std::fs::write(&p, text).unwrap();
+        write(format!(
+            "{header}\n{{\"repository\":\"a\",\"complete\":false}}\n"
+        ));
+        let st = State::open(&p, "r.example", true).unwrap();
+        assert!(!st.repository_done("a"), "complete:false is not done");
+        write(r#"{"referrifyState":2,"registry":"r.example"}"#.to_string() + "\n");
+        let e = State::open(&p, "r.example", true)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("format 2"), "{e}");
+        write(format!(
+            "{header}\n{{\"repository\":\"a\",\"complete\":true}}\n{header}\n"
+        ));
+        let e = State::open(&p, "r.example", true)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("second header"), "{e}");
+        write(format!(
+            "{{\"repository\":\"a\",\"complete\":true}}\n{header}\n"
+        ));
+        assert!(
+            State::open(&p, "r.example", true).is_err(),
+            "records before the header"
+        );
     }
 }

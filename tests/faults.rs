@@ -43,6 +43,16 @@ struct Rule {
     matches: String,
     times: usize,
     fault: Fault,
+    /// Matching requests let through before the fault applies.
+    after: usize,
+}
+
+impl Rule {
+    /// The same rule, applied only after `n` matching requests went through untouched.
+    fn after(mut self, n: usize) -> Rule {
+        self.after = n;
+        self
+    }
 }
 
 #[derive(Default)]
@@ -150,8 +160,8 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
         for (i, r) in st.rules.iter().enumerate() {
             if hits(&r.matches, &key) {
                 let n = seen.hits.entry(i).or_default();
-                if *n < r.times {
-                    *n += 1;
+                *n += 1;
+                if *n > r.after && *n <= r.after + r.times {
                     chosen = Some(r.fault.clone());
                 }
                 break;
@@ -386,6 +396,7 @@ fn rule(matches: &str, times: usize, fault: Fault) -> Rule {
         matches: matches.to_string(),
         times,
         fault,
+        after: 0,
     }
 }
 
@@ -708,4 +719,30 @@ fn conditional_writes_refuse_a_lost_update_and_the_loser_merges_again() {
         proxy.log()
     );
     eprintln!("3 rounds: {refused} conditional write(s) refused with 412, no entry lost");
+}
+
+/// Once a repository's Referrers API is found, one odd 404 for another listing does not switch
+/// it to the tag schema (which wrote `sha256-<hex>` tags into a registry that lists referrers
+/// itself): that listing is an error, verification lists it again, and nothing tag-shaped is
+/// read or written.
+#[test]
+fn one_odd_answer_does_not_switch_a_registry_with_the_api_to_the_tag_schema() {
+    let reg = Registry::ferro();
+    // The probe passes; the next listing (verifying the first subject) gets a router 404.
+    let rules = vec![rule("GET *referrers", 1, Fault::Status(404, None)).after(1)];
+    let (out, proxy, _repo, _) = run_with(&reg, rules, &[]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(
+        proxy.count("PUT *manifests/sha256-") + proxy.count("GET *manifests/sha256-"),
+        0,
+        "no referrers tag read or written on a registry with the API: {:#?}",
+        proxy.log()
+    );
+    // Probe, the failed listing, the other subject, the failed one again.
+    assert_eq!(proxy.count("GET *referrers"), 4, "{:#?}", proxy.log());
+    let v = json(&out);
+    for a in v["images"][0]["attestations"].as_array().unwrap() {
+        assert_eq!(a["via"], "api", "{a}");
+        assert_eq!(a["verified"], true, "{a}");
+    }
 }

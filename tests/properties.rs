@@ -80,6 +80,25 @@ proptest! {
     }
 
     #[test]
+    fn retry_after_never_panics(
+        secs in any::<u64>(),
+        day in 0u64..40,
+        year in any::<i64>(),
+        h in 0u64..30,
+        text in "\\PC{0,40}",
+    ) {
+        use referrify::transport::retry::parse_retry_after;
+        let now = std::time::SystemTime::now();
+        let _ = parse_retry_after(&secs.to_string(), now);
+        let _ = parse_retry_after(&format!("Sun, {day:02} Nov {year} {h:02}:00:00 GMT"), now);
+        let _ = parse_retry_after(&text, now);
+        let policy = referrify::transport::retry::RetryPolicy::default();
+        if let Some(d) = parse_retry_after(&format!("Sun, {day:02} Nov {year} {h:02}:00:00 GMT"), now) {
+            prop_assert!(policy.backoff(1, Some(d)) <= policy.max_retry_after);
+        }
+    }
+
+    #[test]
     fn parsers_never_panic_on_mutated_real_documents(i in 0usize..5, edits in prop::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
         let mut b = real(i);
         for (at, byte) in edits {

@@ -50,8 +50,18 @@ pub async fn check_image(store: &Store, text: &str, fix: String) -> CheckImage {
     };
     let mut image = failed(text, String::new());
     image.error = None;
-    let targets = targets(&loaded, &fix, Depth::Attestations, &mut image);
-    image.platforms = check_platforms(store, targets, true).await;
+    let targets = targets(&loaded, &fix, &mut image);
+    // An attestation manifest that could not be read is a gap with its reason, never taken
+    // for a platform without attestations.
+    let failed = match &loaded {
+        Loaded::Index(img) => img
+            .failures
+            .iter()
+            .map(|p| (p.digest.clone(), p.message.clone()))
+            .collect(),
+        Loaded::Manifest(..) => BTreeMap::new(),
+    };
+    image.platforms = check_platforms(store, targets, true, &failed).await;
     image
 }
 
@@ -88,7 +98,7 @@ pub async fn check_images(
         let fix = fix(&img.raw.digest);
         match load_raw(store, img.raw, Depth::Index).await {
             Ok(loaded) => {
-                let found = self::targets(&loaded, &fix, Depth::Index, &mut ci);
+                let found = self::targets(&loaded, &fix, &mut ci);
                 owners.extend(std::iter::repeat_n(n, found.len()));
                 targets.extend(found);
             }
@@ -96,7 +106,7 @@ pub async fn check_images(
         }
         out.push(ci);
     }
-    let reports = check_platforms(store, targets, statements).await;
+    let reports = check_platforms(store, targets, statements, &BTreeMap::new()).await;
     for (n, p) in owners.into_iter().zip(reports) {
         out[n].platforms.push(p);
     }
@@ -104,7 +114,7 @@ pub async fn check_images(
 }
 
 /// The platform manifests of a loaded image; sets the image's digest and entry problems.
-fn targets(loaded: &Loaded, fix: &str, depth: Depth, image: &mut CheckImage) -> Vec<Target> {
+fn targets(loaded: &Loaded, fix: &str, image: &mut CheckImage) -> Vec<Target> {
     let img = match loaded {
         Loaded::Manifest(raw, _) => {
             image.digest = Some(raw.digest.clone());
@@ -132,11 +142,9 @@ fn targets(loaded: &Loaded, fix: &str, depth: Depth, image: &mut CheckImage) -> 
                 .attestations
                 .iter()
                 .filter(|a| a.subject_position == p.position)
-                .filter_map(|a| {
+                .map(|a| {
                     let m = img.manifests.get(&a.descriptor.digest);
-                    // Loaded fully, an entry whose manifest failed is reported as a problem.
-                    (m.is_some() || depth == Depth::Index)
-                        .then(|| (a.descriptor.digest.clone(), m.map(|m| m.view.clone())))
+                    (a.descriptor.digest.clone(), m.map(|m| m.view.clone()))
                 })
                 .collect(),
             fix: Some(fix.to_string()),
@@ -170,10 +178,11 @@ async fn check_platforms(
     store: &Store,
     targets: Vec<Target>,
     statements: bool,
+    failed: &BTreeMap<Digest, String>,
 ) -> Vec<PlatformReport> {
     let mut listings = list(store, &targets).await;
     let already = resolve_doubtful(store, &mut listings).await;
-    let checked = read_manifests(store, &targets, &listings, &already, statements).await;
+    let checked = read_manifests(store, &targets, &listings, &already, failed, statements).await;
     let read = if statements {
         Some(read_statements(store, &checked).await)
     } else {
@@ -306,6 +315,7 @@ async fn read_manifests(
     targets: &[Target],
     listings: &[Listed],
     already: &BTreeMap<Digest, ManifestView>,
+    failed: &BTreeMap<Digest, String>,
     statements: bool,
 ) -> Vec<Checked> {
     let chosen: Vec<Vec<Digest>> = targets
@@ -327,11 +337,12 @@ async fn read_manifests(
     let wanted: Vec<&Digest> = chosen
         .iter()
         .flatten()
-        .filter(|d| !known.contains_key(d) && seen.insert(*d))
+        .filter(|d| !known.contains_key(d) && !failed.contains_key(*d) && seen.insert(*d))
         .collect();
     let fetched = join_all(wanted.iter().map(|d| read_manifest(store, d))).await;
-    let read: BTreeMap<&Digest, Result<ManifestView, String>> =
+    let mut read: BTreeMap<&Digest, Result<ManifestView, String>> =
         wanted.into_iter().zip(fetched).collect();
+    read.extend(failed.iter().map(|(d, e)| (d, Err(e.clone()))));
     chosen
         .iter()
         .map(|ds| {

@@ -1,5 +1,6 @@
 //! The commands reports suggest: one an independent client runs to confirm what referrify says,
-//! and the referrify command that closes a gap. Pure: built from where the image is.
+//! and the referrify command that closes a gap. Pure: built from where the image is. Every value
+//! that came from a registry or a layout is shell-quoted: a pasted command runs nothing else.
 
 use crate::model::digest::Digest;
 use crate::model::media;
@@ -22,7 +23,7 @@ pub fn confirm(at: &Locator, subject: &Digest, platform: Option<&str>) -> String
             format!(
                 "oras discover{plain}{spec} --artifact-type {} {}",
                 media::ATTESTATION_ARTIFACT_TYPE,
-                reference.with_digest(subject)
+                quote(&reference.with_digest(subject))
             )
         }
         // oras resolves only what `index.json` lists, so a platform manifest inside an index is
@@ -33,9 +34,13 @@ pub fn confirm(at: &Locator, subject: &Digest, platform: Option<&str>) -> String
         } => {
             let dir = reference.dir.display();
             let image = match (platform, &reference.tag, resolved) {
-                (Some(p), Some(t), _) => format!("--platform {p} {dir}:{t}"),
-                (Some(p), None, Some(d)) => format!("--platform {p} {dir}@{d}"),
-                _ => format!("{dir}@{subject}"),
+                (Some(p), Some(t), _) => {
+                    format!("--platform {} {}", quote(p), quote(&format!("{dir}:{t}")))
+                }
+                (Some(p), None, Some(d)) => {
+                    format!("--platform {} {}", quote(p), quote(&format!("{dir}@{d}")))
+                }
+                _ => quote(&format!("{dir}@{subject}")),
             };
             format!(
                 "oras discover --oci-layout --artifact-type {} {image}",
@@ -48,5 +53,46 @@ pub fn confirm(at: &Locator, subject: &Digest, platform: Option<&str>) -> String
 /// The command that converts an image, printed for gaps `convert` closes.
 pub fn fix(plain_http: bool, reference: &str) -> String {
     let plain = if plain_http { " --plain-http" } else { "" };
-    format!("referrify{plain} convert {reference}")
+    format!("referrify{plain} convert {}", quote(reference))
+}
+
+/// One shell word for `value`: as it is when it needs no quoting, else single-quoted. A NUL,
+/// which no shell word can hold, is dropped.
+pub fn quote(value: &str) -> String {
+    let clean: String = value.chars().filter(|c| *c != '\0').collect();
+    shlex::try_quote(&clean)
+        .map(|q| q.into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::reference::RegistryRef;
+
+    #[test]
+    fn values_from_a_registry_are_quoted() {
+        let evil = RegistryRef::repository("reg.example", "a/$(touch x)`id`;b");
+        let at = Locator::Registry {
+            reference: evil,
+            plain_http: false,
+            referrers_api: Some(true),
+        };
+        let c = confirm(&at, &Digest::sha256(b"s"), None);
+        let words = shlex::split(&c).unwrap();
+        assert_eq!(words.len(), 5, "{c}");
+        assert!(
+            words[4].starts_with("reg.example/a/$(touch x)`id`;b@sha256:"),
+            "{c}"
+        );
+        let f = fix(false, "reg.example/x:'; rm -rf ~ #");
+        assert_eq!(
+            shlex::split(&f).unwrap(),
+            ["referrify", "convert", "reg.example/x:'; rm -rf ~ #"]
+        );
+        assert_eq!(
+            fix(true, "reg.example/app:1"),
+            "referrify --plain-http convert reg.example/app:1"
+        );
+    }
 }

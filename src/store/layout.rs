@@ -3,6 +3,7 @@
 //! subject is the image, which is how `oras discover --oci-layout` finds them. Files are written
 //! to a temporary name and renamed, so a crash never leaves a half-written blob or index.
 
+use super::files::{self, read_limited, read_verified, write_atomic};
 use super::{BlobPut, ReferrersListing, ReferrersWrites, StoreError};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document, IndexView};
@@ -43,6 +44,7 @@ impl LayoutStore {
                 "not an OCI image layout (no oci-layout file)",
             ));
         }
+        files::check_confined(&reference.dir)?;
         let s = LayoutStore {
             reference,
             subjects: Mutex::new(BTreeMap::new()),
@@ -58,15 +60,6 @@ impl LayoutStore {
             path: path.display().to_string(),
             message: message.into(),
             source: None,
-        }
-    }
-
-    /// An I/O failure on `path`, its cause kept.
-    fn io_err(path: &Path, e: std::io::Error) -> StoreError {
-        StoreError::Layout {
-            path: path.display().to_string(),
-            message: e.to_string(),
-            source: Some(e),
         }
     }
 
@@ -202,28 +195,18 @@ impl LayoutStore {
 
     pub(super) async fn blob(&self, digest: &Digest, limit: usize) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(digest);
-        if !p.is_file() {
+        if !p.exists() {
             return Err(StoreError::NotFound(format!(
                 "blob {digest} in {}",
                 self.reference.dir.display()
             )));
         }
-        let bytes = read_limited(&p, limit)?;
-        if digest.verify(&bytes) == Some(false) {
-            return Err(Self::err(
-                &p,
-                format!(
-                    "content does not match digest {digest} (it hashes to {})",
-                    Digest::sha256(&bytes)
-                ),
-            ));
-        }
-        Ok(bytes)
+        read_verified(&p, digest, limit)
     }
 
     pub(super) async fn statement(&self, digest: &Digest) -> super::StatementRead {
         let p = self.blob_path(digest);
-        if !p.is_file() {
+        if !p.exists() {
             return Err(StoreError::NotFound(format!(
                 "blob {digest} in {}",
                 self.reference.dir.display()
@@ -232,8 +215,14 @@ impl LayoutStore {
         super::statement::from_file(&p, digest, super::MAX_STATEMENT_BYTES).await
     }
 
+    /// Whether a blob is there, its content checked: a file that does not match its digest is
+    /// an error, never taken for the blob.
     pub(super) async fn blob_exists(&self, digest: &Digest) -> Result<bool, StoreError> {
-        Ok(self.blob_path(digest).is_file())
+        let p = self.blob_path(digest);
+        if !p.exists() {
+            return Ok(false);
+        }
+        read_verified(&p, digest, super::MAX_STATEMENT_BYTES).map(|_| true)
     }
 
     /// Digests of manifests reachable from `index.json` (its entries and the entries of the
@@ -249,9 +238,11 @@ impl LayoutStore {
                 continue;
             }
             if media::is_index(&d.media_type) && depth < 2 {
-                if let Ok(bytes) =
-                    read_limited(&self.blob_path(&d.digest), super::MAX_MANIFEST_BYTES)
-                {
+                if let Ok(bytes) = read_verified(
+                    &self.blob_path(&d.digest),
+                    &d.digest,
+                    super::MAX_MANIFEST_BYTES,
+                ) {
                     if let Ok(child) = Document::parse_index(&bytes, None) {
                         frontier.extend(child.manifests.into_iter().map(|c| (c, depth + 1)));
                     }
@@ -284,9 +275,12 @@ impl LayoutStore {
             let (subj, artifact_type) = match known {
                 Some(s) => (s, d.artifact_type.clone()),
                 None => {
-                    let Ok(bytes) =
-                        read_limited(&self.blob_path(&d.digest), super::MAX_MANIFEST_BYTES)
-                    else {
+                    // A manifest that does not match its digest is nobody's referrer.
+                    let Ok(bytes) = read_verified(
+                        &self.blob_path(&d.digest),
+                        &d.digest,
+                        super::MAX_MANIFEST_BYTES,
+                    ) else {
                         continue;
                     };
                     let Ok(m) = Document::parse_manifest(&bytes, None) else {
@@ -337,7 +331,7 @@ impl LayoutStore {
             ));
         }
         let p = self.blob_path(digest);
-        if !p.is_file() {
+        if !files::is_regular(&p) {
             write_atomic(&p, bytes)?;
         }
         Ok(BlobPut::Uploaded)
@@ -381,6 +375,7 @@ impl LayoutStore {
     /// Appends descriptors to `index.json` (skipping digests already listed there), keeping
     /// every existing byte.
     async fn add_to_index(&self, descriptors: &[serde_json::Value]) -> Result<usize, StoreError> {
+        let _one_writer = files::lock_index(&self.reference.dir)?;
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
@@ -415,6 +410,7 @@ impl LayoutStore {
         new: &Digest,
         size: u64,
     ) -> Result<Vec<String>, StoreError> {
+        let _one_writer = files::lock_index(&self.reference.dir)?;
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
@@ -463,43 +459,4 @@ impl LayoutStore {
                 .clone(),
         }
     }
-}
-
-fn read_limited(p: &Path, limit: usize) -> Result<Vec<u8>, StoreError> {
-    use std::io::Read as _;
-    let f = std::fs::File::open(p).map_err(|e| LayoutStore::io_err(p, e))?;
-    let mut out = Vec::new();
-    f.take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| LayoutStore::io_err(p, e))?;
-    if out.len() > limit {
-        return Err(LayoutStore::err(
-            p,
-            format!("larger than the {limit}-byte limit"),
-        ));
-    }
-    Ok(out)
-}
-
-fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write as _;
-    let dir = p
-        .parent()
-        .ok_or_else(|| LayoutStore::err(p, "no parent directory"))?;
-    std::fs::create_dir_all(dir).map_err(|e| LayoutStore::io_err(dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.referrify-{}.tmp",
-        p.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
-        std::process::id()
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, p)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        LayoutStore::io_err(p, e)
-    })
 }

@@ -2,6 +2,7 @@
 //! Callers never see which: every operation, "add these referrers to subject S" included, means
 //! the same on both. Both back ends keep bytes exactly as stored and check digests on every read.
 
+mod files;
 pub mod layout;
 mod open;
 pub mod registry;

@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 pub struct RepoState {
     /// Referrers API support: `None` until probed.
     support: Mutex<Option<bool>>,
+    /// "No API" answers in a row since the API was found: one odd 400 or 404 does not switch
+    /// a repository to the tag schema; the registry has to keep saying so.
+    contrary: Mutex<u32>,
     /// Blobs known to be in the repository (a HEAD said so, or we pushed them).
     blobs: Mutex<BTreeSet<Digest>>,
 }
@@ -34,6 +37,10 @@ pub struct RegistryState {
 /// Held by the one repository that found a shared blob missing, from that `HEAD` until its
 /// upload ends: other repositories wait for it, then mount instead of uploading too.
 pub struct UploadGate(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+/// "No API" answers in a row after which a repository whose Referrers API was found is taken
+/// to have lost it (oras-go keeps the first answer for good; a registry can be reconfigured).
+const CONTRARY_ANSWERS: u32 = 3;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -190,6 +197,7 @@ impl RegistryStore {
             {
                 Referrers::Supported { descriptors, .. } => {
                     *lock(&self.repo_state.support) = Some(true);
+                    *lock(&self.repo_state.contrary) = 0;
                     return Ok(ReferrersListing {
                         listing: Listing::Api {
                             listed: descriptors.iter().map(|d| d.digest.clone()).collect(),
@@ -197,14 +205,7 @@ impl RegistryStore {
                         descriptors,
                     });
                 }
-                Referrers::Unsupported { reason } => {
-                    tracing::debug!(
-                        repo = self.repo(),
-                        reason,
-                        "no Referrers API; using the tag schema"
-                    );
-                    *lock(&self.repo_state.support) = Some(false);
-                }
+                Referrers::Unsupported { reason } => self.no_api(subject, &reason)?,
             }
         }
         let fetched = self
@@ -212,6 +213,35 @@ impl RegistryStore {
             .get_manifest(self.repo(), &fallback_tag(subject))
             .await?;
         Ok(tag_listing(fetched, subject))
+    }
+
+    /// Takes a "no Referrers API" answer: the repository uses the tag schema from now on,
+    /// unless the API was found before and this is not yet the registry's settled answer
+    /// ([`CONTRARY_ANSWERS`] in a row), which is then an error for this subject alone.
+    fn no_api(&self, subject: &Digest, reason: &str) -> Result<(), StoreError> {
+        let mut support = lock(&self.repo_state.support);
+        if *support == Some(true) {
+            let mut contrary = lock(&self.repo_state.contrary);
+            *contrary += 1;
+            if *contrary < CONTRARY_ANSWERS {
+                return Err(StoreError::Conflict(format!(
+                    "the registry answered the referrers of {subject} with {reason}, although it has the Referrers API; not switching to the tag schema on one answer"
+                )));
+            }
+            tracing::warn!(
+                repo = self.repo(),
+                reason,
+                "the registry stopped answering the Referrers API; using the tag schema"
+            );
+        } else {
+            tracing::debug!(
+                repo = self.repo(),
+                reason,
+                "no Referrers API; using the tag schema"
+            );
+        }
+        *support = Some(false);
+        Ok(())
     }
 
     pub(super) async fn reupload_blob(

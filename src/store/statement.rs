@@ -132,7 +132,7 @@ pub(super) async fn from_file(path: &Path, digest: &Digest, limit: usize) -> Sta
     let read = {
         let path = path.clone();
         tokio::task::spawn_blocking(move || -> Result<_, std::io::Error> {
-            let file = std::fs::File::open(&path)?;
+            let file = super::files::open_regular(&path).map_err(std::io::Error::other)?;
             let mut r = Hashing {
                 inner: file.take(limit as u64 + 1),
                 hash: verifier,

@@ -487,7 +487,13 @@ impl Client {
             })?;
             descriptors.extend(index.manifests);
             match next {
-                Some(n) if n.host_str() == url.host_str() => url = n,
+                Some(n)
+                    if n.host_str() == url.host_str()
+                        && n.port_or_known_default() == url.port_or_known_default()
+                        && n.scheme() == url.scheme() =>
+                {
+                    url = n
+                }
                 Some(_) => {
                     return Err(RegistryError::Protocol {
                         request,

@@ -274,7 +274,9 @@ fn parse_token(body: &[u8]) -> Result<Token, &'static str> {
         .or(t.access_token)
         .filter(|v| !v.is_empty())
         .ok_or("token endpoint answered without a token")?;
-    let life = Duration::from_secs(t.expires_in.unwrap_or(60).max(60));
+    // At least a minute (docker's rule for shorter or missing lifetimes), at most a day: a
+    // hostile `expires_in` cannot overflow the clock.
+    let life = Duration::from_secs(t.expires_in.unwrap_or(60).clamp(60, 86_400));
     Ok(Token {
         value,
         expires: Instant::now() + life - Duration::from_secs(10),
@@ -299,5 +301,14 @@ mod tests {
             "repository:a:pull repository:a:pull,push"
         );
         assert_eq!(widen("", Some("registry:catalog:*")), "registry:catalog:*");
+    }
+
+    #[test]
+    fn a_hostile_token_lifetime_does_not_panic() {
+        for n in ["0", "1", "18446744073709551615", "9223372036854775807"] {
+            let body = format!(r#"{{"token":"t","expires_in":{n}}}"#);
+            let t = super::parse_token(body.as_bytes()).unwrap();
+            assert!(t.expires > std::time::Instant::now());
+        }
     }
 }

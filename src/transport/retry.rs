@@ -73,6 +73,11 @@ fn httpdate(s: &str) -> Option<std::time::SystemTime> {
     .position(|m| *m == parts[2])? as u64
         + 1;
     let year: i64 = parts[3].parse().ok()?;
+    // A four-digit year, as IMF-fixdate has: anything else is not a date to wait for (and
+    // would overflow the arithmetic below).
+    if !(1..=9999).contains(&year) {
+        return None;
+    }
     let hms: Vec<u64> = parts[4]
         .split(':')
         .map(|x| x.parse().ok())
@@ -94,7 +99,7 @@ fn httpdate(s: &str) -> Option<std::time::SystemTime> {
     let secs = days * 86_400 + (hms[0] * 3600 + hms[1] * 60 + hms[2]) as i64;
     u64::try_from(secs)
         .ok()
-        .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s))
+        .and_then(|s| std::time::UNIX_EPOCH.checked_add(Duration::from_secs(s)))
 }
 
 #[cfg(test)]
