@@ -147,3 +147,59 @@ fn undo_restores_a_rewritten_index() {
         );
     }
 }
+
+/// Tags `1` and `latest` share a legacy index; `convert --index rewrite app:1` moves tag 1 to an
+/// index whose attestation entries are the new artifacts. `undo app:latest` must not delete
+/// those artifacts (before, tag 1's index then listed two manifests that answered 404): it keeps
+/// them, says why, and every manifest tag 1's index lists still exists.
+#[test]
+fn undo_keeps_artifacts_another_tag_still_references() {
+    for kind in RegistryKind::ALL {
+        let reg = Registry::start(kind);
+        let repo = common::unique_repo("shared");
+        common::push_layout_raw(&reg, &LEGACY_MULTI.dir(), &repo, "1");
+        common::push_layout_raw(&reg, &LEGACY_MULTI.dir(), &repo, "latest");
+        let out = common::cli::referrify(&[
+            "convert",
+            "--index",
+            "rewrite",
+            &reg.reference(&format!("{repo}:1")),
+        ]);
+        assert_eq!(code(&out), 0, "{}", explain(&out));
+
+        for dry in [true, false] {
+            let mut args = vec!["undo", "--format", "json"];
+            if dry {
+                args.push("--dry-run");
+            }
+            let image = reg.reference(&format!("{repo}:latest"));
+            args.push(&image);
+            let out = common::cli::referrify(&args);
+            assert_eq!(code(&out), 0, "{kind:?} dry={dry}: {}", explain(&out));
+            let v = json(&out);
+            let img = &v["images"][0];
+            assert_eq!(img["artifactsDeleted"], serde_json::json!([]), "{kind:?}: {img}");
+            let kept = img["artifactsKept"].as_array().unwrap();
+            assert_eq!(kept.len(), 2, "{kind:?} dry={dry}: {img}");
+            for k in kept {
+                let m = k["message"].as_str().unwrap();
+                assert!(m.contains("still referenced by tag 1"), "{kind:?}: {m}");
+            }
+        }
+        let (_, _, body) = common::http_get(
+            &reg,
+            &format!("/v2/{repo}/manifests/1"),
+            "application/vnd.oci.image.index.v1+json",
+        );
+        let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        for m in index["manifests"].as_array().unwrap() {
+            let d = m["digest"].as_str().unwrap();
+            let (st, _, _) = common::http_get(
+                &reg,
+                &format!("/v2/{repo}/manifests/{d}"),
+                "application/vnd.oci.image.manifest.v1+json",
+            );
+            assert_eq!(st, 200, "{kind:?}: tag 1's index lists {d}, which must still exist");
+        }
+    }
+}

@@ -113,7 +113,7 @@ pub async fn convert(
 ) -> Vec<ImageReport> {
     let mut batch = Batch::of(inputs);
     let read_at = Instant::now();
-    let observed = match observe::observe(store, &batch.convs, opts.dry_run).await {
+    let observed = match observe::observe(store, &batch.convs).await {
         Ok(o) => o,
         Err(e) => return outcome::all_failed(inputs, format!("reading the target state: {e}")),
     };

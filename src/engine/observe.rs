@@ -26,12 +26,7 @@ pub struct Observation {
 /// Reads the target state for `convs`: which artifacts exist, whether the `{}` blob is there
 /// (asked only when an artifact is missing), and each subject's referrers listing.
 /// A listing that fails is left out, which blocks that subject in the plan.
-/// `thorough` lists every subject (for dry runs, which must tell what is already done).
-pub async fn observe(
-    store: &Store,
-    convs: &[Conversion],
-    thorough: bool,
-) -> Result<Observation, StoreError> {
+pub async fn observe(store: &Store, convs: &[Conversion]) -> Result<Observation, StoreError> {
     let mut obs = Observation {
         state: Observed::default(),
         problems: Vec::new(),
@@ -45,7 +40,7 @@ pub async fn observe(
         .collect();
     for (subject, r) in subjects
         .iter()
-        .zip(list_subjects(store, &subjects, thorough).await)
+        .zip(list_subjects(store, &subjects).await)
     {
         match r {
             Ok(l) => {
@@ -108,43 +103,15 @@ async fn ask_unlisted(
     Ok(exists)
 }
 
-/// Lists the referrers of `subjects` for planning. The first listing settles whether the
-/// registry has the Referrers API. With the API, when that first subject has no attestation
-/// referrer yet, the repository has not been converted before: the others are taken as unlisted
-/// and their artifacts pushed without a listing each (the push is what lists them, and the
-/// read-back verification confirms it). Otherwise every subject is listed.
-async fn list_subjects(
-    store: &Store,
-    subjects: &[Digest],
-    thorough: bool,
-) -> Vec<Result<Listing, StoreError>> {
-    let Some((first, rest)) = subjects.split_first() else {
-        return Vec::new();
-    };
-    let first = store.referrers(first).await;
-    let fresh = match &first {
-        Ok(_) if thorough => false,
-        // A referrer that may be an attestation (a registry can misreport the type) counts.
-        Ok(l) => {
-            matches!(l.listing, Listing::Api { .. })
-                && !l.descriptors.iter().any(|d| {
-                    let t = d.artifact_type.as_deref();
-                    t == Some(media::ATTESTATION_ARTIFACT_TYPE)
-                        || media::is_doubtful_artifact_type(t)
-                })
-        }
-        Err(_) => false,
-    };
-    let mut out = vec![first.map(|l| l.listing)];
-    if fresh {
-        out.extend(rest.iter().map(|_| Ok(Listing::Api { listed: Vec::new() })));
-    } else {
-        out.extend(
-            join_all(rest.iter().map(|s| store.referrers(s)))
-                .await
-                .into_iter()
-                .map(|r| r.map(|l| l.listing)),
-        );
-    }
-    out
+/// Lists the referrers of every subject: the first alone (it settles whether the registry has
+/// the Referrers API), the rest concurrently. Every subject is listed, in a dry run as in a
+/// run, so the plan a dry run prints is the plan a run carries out, and a subject converted by
+/// an earlier, partial run is seen as such (never pushed again).
+async fn list_subjects(store: &Store, subjects: &[Digest]) -> Vec<Result<Listing, StoreError>> {
+    store
+        .referrers_many(subjects)
+        .await
+        .into_iter()
+        .map(|r| r.map(|l| l.listing))
+        .collect()
 }

@@ -13,7 +13,10 @@ use crate::plan::undo::{unmerge, TagUndo};
 use crate::plan::writes::rewritten_index;
 use crate::report::{Problem, UndoImage, UndoStatus};
 use crate::store::{Store, TagChange};
-use std::collections::BTreeSet;
+use crate::model::document::Document;
+use crate::model::media;
+use crate::store::StoreError;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The outcome of an image that could not be worked on.
 pub fn failed(reference: &str, error: String) -> UndoImage {
@@ -66,12 +69,38 @@ pub async fn undo(
         .map(|(_, c)| &c.subject.digest)
         .filter(|s| seen.insert(*s))
         .collect();
+    let mut unlisted = BTreeSet::new();
     for subject in subjects {
-        undo_tag(store, subject, &convs, &mut out, dry_run).await;
+        undo_tag(store, subject, &convs, &mut out, &mut unlisted, dry_run).await;
     }
+    // Only a manifest nothing else points to is deleted: a tag's index (a rewritten index
+    // `--index rewrite` moved a tag to), another tool's referrers tag, or a referrers tag whose
+    // rewrite failed all keep it.
+    let holders = if convs.is_empty() {
+        Ok(BTreeMap::new())
+    } else {
+        references(store, &unlisted).await
+    };
     for (owner, c) in &convs {
-        if out[*owner].error.is_none() {
-            delete_artifact(store, &c.artifact.digest, &mut out[*owner], dry_run).await;
+        let rep = &mut out[*owner];
+        if rep.error.is_some() {
+            continue;
+        }
+        let d = &c.artifact.digest;
+        match &holders {
+            Ok(h) => match h.get(d) {
+                Some(by) => rep.artifacts_kept.push(Problem {
+                    digest: d.clone(),
+                    message: format!("still referenced by {by}; not deleted"),
+                }),
+                None => delete_artifact(store, d, rep, dry_run).await,
+            },
+            Err(e) => rep.artifacts_kept.push(Problem {
+                digest: d.clone(),
+                message: format!(
+                    "not deleted: could not prove nothing references it ({e})"
+                ),
+            }),
         }
     }
     for r in &mut out {
@@ -95,6 +124,7 @@ async fn undo_tag(
     subject: &Digest,
     convs: &[(usize, Conversion)],
     out: &mut [UndoImage],
+    unlisted: &mut BTreeSet<(String, Digest)>,
     dry_run: bool,
 ) {
     let owner = convs
@@ -123,29 +153,65 @@ async fn undo_tag(
         return;
     };
     let rep = &mut out[owner];
-    let change = match unmerge(bytes, subject, &ours) {
+    let (change, removed) = match unmerge(bytes, subject, &ours) {
         Ok(TagUndo::Nothing) => return,
         Ok(TagUndo::Rewrite { bytes, removed }) => {
-            rep.removed_entries += removed.len();
             rep.tags_rewritten.push(tag.clone());
-            TagChange::Rewrite(bytes)
+            (TagChange::Rewrite(bytes), removed)
         }
         Ok(TagUndo::Delete { removed }) => {
-            rep.removed_entries += removed.len();
             rep.tags_deleted.push(tag.clone());
-            TagChange::Delete
+            (TagChange::Delete, removed)
         }
         Err(e) => {
             rep.error = Some(format!("referrers tag {tag}: {e}"));
             return;
         }
     };
-    if dry_run {
-        return;
+    rep.removed_entries += removed.len();
+    if !dry_run {
+        if let Err(e) = store.change_referrers_tag(subject, &listing, change).await {
+            rep.error = Some(format!("referrers tag {tag}: {e}"));
+            return;
+        }
     }
-    if let Err(e) = store.change_referrers_tag(subject, &listing, change).await {
-        rep.error = Some(format!("referrers tag {tag}: {e}"));
+    unlisted.extend(removed.into_iter().map(|d| (tag.clone(), d)));
+}
+
+/// Every manifest something in the repository points to, with what: the indexes its tags name
+/// (two levels deep) and the entries of every referrers tag, except the entries this undo took
+/// out (`unlisted`: in a dry run they are still there).
+async fn references(
+    store: &Store,
+    unlisted: &BTreeSet<(String, Digest)>,
+) -> Result<BTreeMap<Digest, String>, StoreError> {
+    let mut held = BTreeMap::new();
+    for tag in store.tags().await? {
+        let Some(raw) = store.read(&tag).await? else {
+            continue;
+        };
+        held.entry(raw.digest.clone())
+            .or_insert_with(|| format!("tag {tag}"));
+        let mut frontier = vec![(raw, 0u8)];
+        while let Some((raw, depth)) = frontier.pop() {
+            let Ok(Document::Index(ix)) = Document::parse(&raw.bytes, Some(&raw.media_type)) else {
+                continue;
+            };
+            for m in ix.manifests {
+                if unlisted.contains(&(tag.clone(), m.digest.clone())) {
+                    continue;
+                }
+                held.entry(m.digest.clone())
+                    .or_insert_with(|| format!("tag {tag} (index {})", raw.digest.short()));
+                if media::is_index(&m.media_type) && depth < 1 {
+                    if let Some(child) = store.read(m.digest.as_str()).await? {
+                        frontier.push((child, depth + 1));
+                    }
+                }
+            }
+        }
     }
+    Ok(held)
 }
 
 async fn delete_artifact(store: &Store, d: &Digest, rep: &mut UndoImage, dry_run: bool) {

@@ -449,6 +449,15 @@ impl LayoutStore {
         self.reference.dir.display().to_string()
     }
 
+    pub(super) fn tags(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .index_json()?
+            .manifests
+            .into_iter()
+            .filter_map(|m| m.annotations.get(media::REF_NAME).cloned())
+            .collect())
+    }
+
     pub(super) fn locator(&self) -> Locator {
         Locator::Layout {
             reference: self.reference.clone(),

@@ -282,6 +282,15 @@ impl Store {
         }
     }
 
+    /// The tags of the repository (a layout: the `org.opencontainers.image.ref.name` of its
+    /// `index.json` entries).
+    pub async fn tags(&self) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => Ok(r.tags().await?.unwrap_or_default()),
+            Backend::Layout(l) => l.tags(),
+        }
+    }
+
     /// Deletes a manifest by digest: `Ok(false)` when it was not there.
     pub async fn delete_manifest(&self, digest: &Digest) -> Result<bool, StoreError> {
         match &self.backend {

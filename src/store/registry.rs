@@ -413,7 +413,9 @@ impl RegistryStore {
     }
 
     /// Moves `tags` to `new`, each only while it still points to `old` (or already to `new`):
-    /// never over an image someone pushed since.
+    /// never over an image someone pushed since. The write is conditional on the state read
+    /// (`If-Match` its `ETag`, else its digest); where the registry ignores that, reading the
+    /// tag back catches a write that landed after ours.
     pub(super) async fn move_tags(
         &self,
         old: &Digest,
@@ -424,7 +426,8 @@ impl RegistryStore {
     ) -> Result<Vec<String>, StoreError> {
         let mut moved = Vec::new();
         for t in tags {
-            let now = self.read(t).await?.map(|r| r.digest);
+            let read = self.client.get_manifest(self.repo(), t).await?;
+            let now = read.as_ref().map(|f| f.digest.clone());
             if now.as_ref() != Some(old) && now.as_ref() != Some(new) {
                 return Err(StoreError::Conflict(format!(
                     "tag {t} now points to {}, not to the index {old} that was read; not moving it",
@@ -432,7 +435,28 @@ impl RegistryStore {
                         .unwrap_or_else(|| "nothing".into())
                 )));
             }
-            self.put_tag(t, media_type, bytes, None).await?;
+            let etag = read
+                .and_then(|f| f.etag)
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| format!("\"{}\"", now.as_ref().unwrap_or(old)));
+            match self
+                .put_tag(t, media_type, bytes, Some(("if-match", etag.as_str())))
+                .await
+            {
+                Err(StoreError::Changed(_)) => {
+                    return Err(StoreError::Conflict(format!(
+                        "tag {t} changed while it was being moved (HTTP 412); not moved"
+                    )))
+                }
+                r => r?,
+            }
+            let after = self.read(t).await?.map(|r| r.digest);
+            if after.as_ref() != Some(new) {
+                return Err(StoreError::Conflict(format!(
+                    "tag {t} points to {} after the move, not to {new}: another writer moved it at the same time",
+                    after.map(|d| d.to_string()).unwrap_or_else(|| "nothing".into())
+                )));
+            }
             moved.push(t.clone());
         }
         Ok(moved)
