@@ -19,15 +19,15 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::cli::{
-    code, docker_config_identity_token, explain, json, referrify, referrify_as, referrify_with,
+    code, docker_config_identity_token, explain, json, json_lines, referrify, referrify_as,
+    referrify_with,
 };
 use common::fixtures::{AMD64, ARM64, LEGACY_MULTI};
 use common::{
-    http_get, load_layout, oras, oras_discover, oras_referrers, registry_request, Registry,
-    RegistryKind, TokenRequest, MANIFEST_ACCEPT, TOKEN_PASSWORD, TOKEN_REFRESH_TOKEN, TOKEN_USER,
+    load_layout, manifest_digest, oras, oras_discover, oras_referrers, registry_request, Registry,
+    RegistryKind, TokenRequest, TOKEN_PASSWORD, TOKEN_REFRESH_TOKEN, TOKEN_USER,
 };
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 const ATTESTATION_TYPE: &str = "application/vnd.docker.attestation.manifest.v1+json";
 const EMPTY_CONFIG_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -38,18 +38,13 @@ const MULTI_ARM64_ARTIFACT: &str =
 /// `(subject, the artifact referrify makes of its legacy attestation)` for `legacy-multi`.
 const MULTI: [(&str, &str); 2] = [(AMD64, MULTI_AMD64_ARTIFACT), (ARM64, MULTI_ARM64_ARTIFACT)];
 
-fn sha256(b: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(b)))
-}
-
-/// The digest a tag or digest reference resolves to (bytes hashed), if it exists.
-fn manifest_digest(reg: &Registry, repo: &str, reference: &str) -> Option<String> {
-    let (status, _, body) = http_get(
-        reg,
-        &format!("/v2/{repo}/manifests/{reference}"),
-        MANIFEST_ACCEPT,
-    );
-    (status == 200).then(|| sha256(&body))
+/// A fresh repository (named after `prefix`) holding `legacy-multi` as `:multi`; returns the
+/// repository and the image reference through the proxy.
+fn load_multi(reg: &Registry, prefix: &str) -> (String, String) {
+    let repo = common::unique_repo(prefix);
+    load_layout(reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
+    let image = reg.reference(&format!("{repo}:multi"));
+    (repo, image)
 }
 
 /// `"api"` where the registry has the Referrers API, else `"tag"`.
@@ -144,12 +139,44 @@ fn platforms(report: &Value) -> &Vec<Value> {
         .unwrap_or_else(|| panic!("no platforms: {report}"))
 }
 
+/// One test per kind for `$f(kind)`, in a module named after it: `$f::ggcr`, …
+macro_rules! every_kind {
+    ($f:ident) => {
+        mod $f {
+            use super::RegistryKind;
+
+            #[test]
+            fn distribution() {
+                super::$f(RegistryKind::Distribution);
+            }
+
+            #[test]
+            fn ferro() {
+                super::$f(RegistryKind::Ferro);
+            }
+
+            #[test]
+            fn ggcr() {
+                super::$f(RegistryKind::Ggcr);
+            }
+
+            #[test]
+            fn ggcr_without_referrers_api() {
+                super::$f(RegistryKind::GgcrNoApi);
+            }
+
+            #[test]
+            fn distribution_with_token_auth() {
+                super::$f(RegistryKind::DistributionToken);
+            }
+        }
+    };
+}
+
 /// The whole `convert` job on one image: check, dry run, convert, rerun, check, oras.
 fn convert_end_to_end(kind: RegistryKind) {
     let reg = Registry::start(kind);
-    let repo = common::unique_repo("e2e");
-    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
-    let image = reg.reference(&format!("{repo}:multi"));
+    let (repo, image) = load_multi(&reg, "e2e");
     assert_eq!(
         manifest_digest(&reg, &repo, "multi").as_deref(),
         Some(LEGACY_MULTI.index)
@@ -267,46 +294,12 @@ fn convert_end_to_end(kind: RegistryKind) {
     assert_oras_finds_the_artifacts(&reg, &repo);
 }
 
-#[test]
-fn convert_end_to_end_on_distribution() {
-    convert_end_to_end(RegistryKind::Distribution);
-}
-
-#[test]
-fn convert_end_to_end_on_ferro() {
-    convert_end_to_end(RegistryKind::Ferro);
-}
-
-#[test]
-fn convert_end_to_end_on_ggcr() {
-    convert_end_to_end(RegistryKind::Ggcr);
-}
-
-#[test]
-fn convert_end_to_end_on_ggcr_without_referrers_api() {
-    convert_end_to_end(RegistryKind::GgcrNoApi);
-}
-
-#[test]
-fn convert_end_to_end_on_distribution_with_token_auth() {
-    convert_end_to_end(RegistryKind::DistributionToken);
-}
-
-/// stdout as JSON lines (migrate).
-fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", explain(out)))
-        })
-        .collect()
-}
+every_kind!(convert_end_to_end);
 
 /// Checks a `migrate --format json` run that converted every image of `repos` (each holding
 /// `legacy-multi` once); returns the summary line.
 fn assert_migrated_all(kind: RegistryKind, out: &Output, repos: &[String]) -> Value {
-    let all = lines(out);
+    let all = json_lines(out);
     let failed: Vec<String> = all
         .iter()
         .filter(|l| l["type"] == "repository" && l["status"] != "done")
@@ -440,30 +433,7 @@ fn migrate_check_undo(kind: RegistryKind) {
     }
 }
 
-#[test]
-fn migrate_check_undo_on_distribution() {
-    migrate_check_undo(RegistryKind::Distribution);
-}
-
-#[test]
-fn migrate_check_undo_on_ferro() {
-    migrate_check_undo(RegistryKind::Ferro);
-}
-
-#[test]
-fn migrate_check_undo_on_ggcr() {
-    migrate_check_undo(RegistryKind::Ggcr);
-}
-
-#[test]
-fn migrate_check_undo_on_ggcr_without_referrers_api() {
-    migrate_check_undo(RegistryKind::GgcrNoApi);
-}
-
-#[test]
-fn migrate_check_undo_on_distribution_with_token_auth() {
-    migrate_check_undo(RegistryKind::DistributionToken);
-}
+every_kind!(migrate_check_undo);
 
 // ------------------------------------------------------------------------------------------------
 // token auth
@@ -596,9 +566,7 @@ fn token_auth_migrate_converts_every_repository() {
 #[test]
 fn token_auth_undo_takes_back_a_conversion() {
     let reg = Registry::distribution_token();
-    let repo = common::unique_repo("tokundo");
-    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
-    let image = reg.reference(&format!("{repo}:multi"));
+    let (repo, image) = load_multi(&reg, "tokundo");
     let before = common::snapshot(&reg, &repo);
     let out = referrify_as(&reg, &["convert", "--format", "json", &image]);
     assert_eq!(code(&out), 0, "{}", explain(&out));
@@ -650,9 +618,7 @@ fn token_auth_undo_takes_back_a_conversion() {
 #[test]
 fn token_auth_anonymous_check_pulls_only() {
     let reg = Registry::distribution_token();
-    let repo = common::unique_repo("anon");
-    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
-    let image = reg.reference(&format!("{repo}:multi"));
+    let (_, image) = load_multi(&reg, "anon");
     reg.clear_token_requests();
 
     let out = referrify(&["check", "--format", "json", &image]);
@@ -707,9 +673,7 @@ fn token_auth_anonymous_check_pulls_only() {
 #[test]
 fn token_auth_identity_token_from_docker_config() {
     let reg = Registry::distribution_token();
-    let repo = common::unique_repo("idtok");
-    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
-    let image = reg.reference(&format!("{repo}:multi"));
+    let (_, image) = load_multi(&reg, "idtok");
 
     reg.clear_token_requests();
     let wrong = docker_config_identity_token(&reg, "refresh-mallory");
@@ -758,9 +722,7 @@ fn token_auth_identity_token_from_docker_config() {
 fn token_auth_short_lived_tokens_during_a_slow_run() {
     const LIFETIME: u64 = 3;
     let reg = Registry::distribution_token_expiring(LIFETIME);
-    let repo = common::unique_repo("shortlived");
-    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
-    let image = reg.reference(&format!("{repo}:multi"));
+    let (repo, image) = load_multi(&reg, "shortlived");
     reg.clear_token_requests();
     reg.set_delay(500);
 

@@ -69,6 +69,17 @@ pub fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("no JSON ({e}):\n{}", explain(out)))
 }
 
+/// stdout as JSON lines (`migrate --format json`: a line per repository, then the summary).
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", explain(out)))
+        })
+        .collect()
+}
+
 /// The `error` of the first image in a JSON report (panics when there is none).
 pub fn first_image_error(out: &Output) -> String {
     json(out)["images"][0]["error"]

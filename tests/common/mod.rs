@@ -689,6 +689,24 @@ pub fn registry_request(
     }
 }
 
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+    )
+}
+
+/// The digest of the manifest a tag or digest resolves to in `repo` (its bytes hashed), if any.
+pub fn manifest_digest(reg: &Registry, repo: &str, reference: &str) -> Option<String> {
+    let (status, _, body) = http_get(
+        reg,
+        &format!("/v2/{repo}/manifests/{reference}"),
+        MANIFEST_ACCEPT,
+    );
+    (status == 200).then(|| sha256_digest(&body))
+}
+
 /// [`http_get`] and parse the body as JSON (panics unless the status is 200).
 pub fn http_get_json<'a>(reg: &Registry, path: &str, accept: impl Into<Option<&'a str>>) -> Value {
     let (status, _, body) = http_get(reg, path, accept);
@@ -777,9 +795,9 @@ pub fn unique_repo(prefix: &str) -> String {
 
 /// Writes `bytes` as a blob of `dir` and returns its descriptor values `(digest, size)`.
 pub fn put_blob(dir: &Path, bytes: &[u8]) -> (String, usize) {
-    let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-    std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
-    (format!("sha256:{hex}"), bytes.len())
+    let digest = sha256_digest(bytes);
+    std::fs::write(dir.join("blobs/sha256").join(&digest[7..]), bytes).unwrap();
+    (digest, bytes.len())
 }
 
 /// A Docker-media-type image (buildx 0.10 with the docker driver): a manifest list whose
