@@ -4,10 +4,16 @@
 #   docker-registry 2.8.2  (bookworm)  registry WITHOUT the Referrers API (tests start it themselves)
 #   skopeo                 (bookworm)  loads OCI-layout fixtures into registries with digests preserved
 #   apache2-utils          (bookworm)  htpasswd, for the Basic-auth registry
-#   jq, curl, openssl      (bookworm)  openssl makes the CA and certificate of the TLS test
+#   jq, curl, openssl      (bookworm)  openssl makes the CA and certificate of the TLS test, and the
+#                                      signing key of each token-auth registry's issuer
+#   python3-cryptography   (bookworm)  for tests/support/token-issuer.py (the token-auth registry's issuer)
+#   golang-go 1.19         (bookworm)  builds go-containerregistry's registry (below)
 #   oras 1.2.0-1+b9        (trixie)    independent Referrers verifier; fetched from the machine's own
 #                                      Debian mirror through a private apt config (the system's sources
 #                                      are not changed), then installed with dpkg -i
+#   ggcr-registry          (sid source) go-containerregistry's registry (WITH the Referrers API, and with
+#                                      -referrers=false without it), built once by
+#                                      scripts/build-ggcr-registry.sh into target/tools/ (no root needed)
 #
 # Idempotent: anything already installed at the wanted version is skipped, and `apt-get update` only
 # runs when a package has to be installed and apt cannot find it (or the download fails).
@@ -17,7 +23,7 @@ set -euo pipefail
 
 ORAS_VERSION=1.2.0-1+b9
 DISTRIBUTION_VERSION_PREFIX=2.8.2
-APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver time)
+APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver time golang-go python3-cryptography)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -179,13 +185,25 @@ if ! $oras_ok; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# 3. report
-for t in docker-registry skopeo oras htpasswd jq curl openssl; do
+# 3. go-containerregistry's registry, built once from Debian's Go source package (cached: the script
+#    does nothing when target/tools/ggcr-registry is up to date)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GGCR=$ROOT/target/tools/ggcr-registry
+bash "$ROOT/scripts/build-ggcr-registry.sh" "$GGCR" || die "building the ggcr registry failed"
+
+# ---------------------------------------------------------------------------------------------
+# 4. report
+for t in docker-registry skopeo oras htpasswd jq curl openssl go; do
   command -v "$t" >/dev/null || die "$t is still missing after setup"
 done
+/usr/bin/python3 -c 'import cryptography' 2>/dev/null ||
+  die "/usr/bin/python3 cannot import cryptography after setup (package python3-cryptography)"
 echo "docker-registry: $(docker-registry --version 2>&1 | head -n1)"
 echo "skopeo:          $(skopeo --version 2>&1 | head -n1)"
 echo "oras:            $(oras version 2>&1 | head -n1) (package $(installed_version oras || true))"
 echo "htpasswd:        apache2-utils $(installed_version apache2-utils)"
 echo "jq:              $(jq --version 2>&1)"
 echo "curl:            $(curl --version 2>&1 | head -n1)"
+echo "go:              $(go version 2>&1)"
+echo "python3:         $(/usr/bin/python3 -c 'import sys, cryptography; print(sys.version.split()[0], "cryptography", cryptography.__version__)')"
+echo "ggcr-registry:   $GGCR ($(sed -n 2p "$GGCR.stamp" 2>/dev/null))"

@@ -23,6 +23,21 @@ for spec in docker-registry:REFERRIFY_DOCKER_REGISTRY skopeo:REFERRIFY_SKOPEO or
     missing+=("$tool")
   fi
 done
+# go-containerregistry's registry (RegistryKind::Ggcr / GgcrNoApi), built by setup.sh into target/tools/
+if [ -n "${REFERRIFY_GGCR_REGISTRY:-}" ]; then
+  [ -x "$REFERRIFY_GGCR_REGISTRY" ] || { echo "test.sh: \$REFERRIFY_GGCR_REGISTRY=$REFERRIFY_GGCR_REGISTRY is not executable" >&2; exit 1; }
+elif [ ! -x target/tools/ggcr-registry ]; then
+  missing+=(ggcr-registry)
+fi
+# python3 with `cryptography` for tests/support/token-issuer.py (RegistryKind::DistributionToken);
+# the harness takes $REFERRIFY_PYTHON3, else /usr/bin/python3, else python3 on PATH
+python=${REFERRIFY_PYTHON3:-}
+if [ -z "$python" ]; then
+  if [ -x /usr/bin/python3 ]; then python=/usr/bin/python3; else python=$(command -v python3 || true); fi
+fi
+if [ -z "$python" ] || ! "$python" -c 'import cryptography' 2>/dev/null; then
+  missing+=("python3-cryptography")
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   stage "missing test tools (${missing[*]}): running scripts/setup.sh"
   bash scripts/setup.sh

@@ -1,6 +1,7 @@
 //! Running the referrify binary in tests, always with an empty docker config (never the
 //! machine's own), and reading what it printed.
 
+use super::Registry;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -22,10 +23,61 @@ pub fn referrify(args: &[&str]) -> Output {
     referrify_with(None, args)
 }
 
+/// A docker config directory holding `reg`'s credentials (if it has some) for its proxy
+/// address, as `docker login` writes them (`auths` with base64 `auth`).
+pub fn docker_config(reg: &Registry) -> tempfile::TempDir {
+    let entry = reg.credentials.as_ref().map(|(u, p)| {
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        serde_json::json!({ "auth": auth })
+    });
+    docker_config_entry(reg, entry)
+}
+
+/// A docker config directory with an `identitytoken` for `reg` (what `docker login` keeps for
+/// registries that hand out OAuth2 refresh tokens); referrify exchanges it with a `POST`.
+pub fn docker_config_identity_token(reg: &Registry, token: &str) -> tempfile::TempDir {
+    let entry = serde_json::json!({ "auth": "", "identitytoken": token });
+    docker_config_entry(reg, Some(entry))
+}
+
+fn docker_config_entry(reg: &Registry, entry: Option<Value>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut auths = serde_json::Map::new();
+    if let Some(e) = entry {
+        auths.insert(reg.addr.clone(), e);
+    }
+    let config = serde_json::json!({ "auths": auths });
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_vec(&config).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+/// Runs `referrify ARGS` with `reg`'s credentials in a docker config ([`docker_config`]):
+/// anonymous where the registry needs none.
+pub fn referrify_as(reg: &Registry, args: &[&str]) -> Output {
+    let cfg = docker_config(reg);
+    referrify_with(Some(cfg.path()), args)
+}
+
 /// stdout parsed as JSON.
 pub fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no JSON ({e}):\n{}", explain(out)))
+}
+
+/// stdout as JSON lines (`migrate --format json`: a line per repository, then the summary).
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", explain(out)))
+        })
+        .collect()
 }
 
 /// The `error` of the first image in a JSON report (panics when there is none).
