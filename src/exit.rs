@@ -11,6 +11,8 @@ pub enum Exit {
     Usage,
     /// `check`: some platform manifest has no discoverable attestation.
     Uncovered,
+    /// Stopped by Ctrl-C or SIGTERM at a safe point; what was done is reported.
+    Interrupted,
 }
 
 impl Exit {
@@ -21,6 +23,7 @@ impl Exit {
             Exit::Failure => 1,
             Exit::Usage => 2,
             Exit::Uncovered => 3,
+            Exit::Interrupted => 130,
         }
     }
 }

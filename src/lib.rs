@@ -14,6 +14,7 @@ pub mod model;
 pub mod plan;
 pub mod report;
 pub mod state;
+pub mod stop;
 pub mod store;
 pub mod transport;
 pub mod walk;

@@ -42,7 +42,11 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure.code());
         }
     };
+    runtime.spawn(referrify::stop::watch_signals());
     let mut stdout = std::io::stdout();
-    let exit = runtime.block_on(referrify::commands::run(cli, &mut stdout));
+    let mut exit = runtime.block_on(referrify::commands::run(cli, &mut stdout));
+    if referrify::stop::requested() {
+        exit = Exit::Interrupted;
+    }
     ExitCode::from(exit.code())
 }

@@ -61,7 +61,9 @@ where
     T: 'a,
 {
     let work = Arc::new(work);
+    // After Ctrl-C or SIGTERM no new repository is taken; those in flight finish.
     repositories(catalog, selection)
+        .take_while(|_| std::future::ready(!crate::stop::requested()))
         .map(move |found| {
             let work = work.clone();
             async move {

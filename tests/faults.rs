@@ -34,6 +34,9 @@ enum Fault {
     /// Forward, then change one byte of the body (headers, `Docker-Content-Digest` included,
     /// stay as the registry sent them).
     Tamper,
+    /// Forward, then, as another writer, PUT this manifest (media type, bytes) at this path of
+    /// the real registry: a write that lands right after ours read the state.
+    ThenPut(String, &'static str, Vec<u8>),
 }
 
 /// A fault for the first `times` requests whose `METHOD path` contains `matches`; written
@@ -242,6 +245,18 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
         tokio::task::spawn_blocking(move || forward_blocking(&backend, &m, &p, &headers, &b))
             .await
             .unwrap();
+    if let Some(Fault::ThenPut(path, media_type, body)) = &fault {
+        let backend = st.backend.clone();
+        let (path, body) = (path.clone(), body.clone());
+        let mut h = HeaderMap::new();
+        h.insert("content-type", media_type.parse().unwrap());
+        let (put, _, _) = tokio::task::spawn_blocking(move || {
+            forward_blocking(&backend, "PUT", &path, &h, &body)
+        })
+        .await
+        .unwrap();
+        assert_eq!(put, 201, "the other writer's PUT");
+    }
     match fault {
         Some(Fault::Tamper) if !bytes.is_empty() => {
             let mut b = bytes.clone();
@@ -721,28 +736,72 @@ fn conditional_writes_refuse_a_lost_update_and_the_loser_merges_again() {
     eprintln!("3 rounds: {refused} conditional write(s) refused with 412, no entry lost");
 }
 
-/// Once a repository's Referrers API is found, one odd 404 for another listing does not switch
+/// Once a repository's Referrers API is found, one odd 404 for another subject does not switch
 /// it to the tag schema (which wrote `sha256-<hex>` tags into a registry that lists referrers
-/// itself): that listing is an error, verification lists it again, and nothing tag-shaped is
-/// read or written.
+/// itself): that subject fails with the reason, nothing tag-shaped is read or written, and a
+/// rerun converts what is left.
 #[test]
 fn one_odd_answer_does_not_switch_a_registry_with_the_api_to_the_tag_schema() {
     let reg = Registry::ferro();
-    // The probe passes; the next listing (verifying the first subject) gets a router 404.
+    // The probe passes; the second subject's listing gets a router 404.
     let rules = vec![rule("GET *referrers", 1, Fault::Status(404, None)).after(1)];
-    let (out, proxy, _repo, _) = run_with(&reg, rules, &[]);
-    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let (out, proxy, repo, _) = run_with(&reg, rules, &[]);
+    assert_eq!(code(&out), 1, "{}", explain(&out));
     assert_eq!(
         proxy.count("PUT *manifests/sha256-") + proxy.count("GET *manifests/sha256-"),
         0,
         "no referrers tag read or written on a registry with the API: {:#?}",
         proxy.log()
     );
-    // Probe, the failed listing, the other subject, the failed one again.
-    assert_eq!(proxy.count("GET *referrers"), 4, "{:#?}", proxy.log());
     let v = json(&out);
-    for a in v["images"][0]["attestations"].as_array().unwrap() {
-        assert_eq!(a["via"], "api", "{a}");
-        assert_eq!(a["verified"], true, "{a}");
-    }
+    let image = v["images"][0].to_string();
+    assert!(image.contains("not switching to the tag schema"), "{image}");
+    let out = common::cli::referrify(&["convert", &reg.reference(&format!("{repo}:multi"))]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+}
+
+/// `convert --index rewrite` moves a tag only from the index it read. Another writer moves the
+/// tag right after our read of it; on a registry that honours `If-Match` (this proxy in front
+/// of distribution) our write is refused, the other writer's tag stays, and convert says so.
+#[test]
+fn an_index_rewrite_never_moves_a_tag_another_writer_just_moved() {
+    let reg = Registry::distribution();
+    let repo = common::unique_repo("move");
+    common::push_layout_raw(&reg, &LEGACY_MULTI.dir(), &repo, "1");
+    let (_, _, amd64) = common::http_get(
+        &reg,
+        &format!("/v2/{repo}/manifests/{AMD64}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    );
+    // The first GET of tag 1 resolves the image; the second is the move's read.
+    let other = Fault::ThenPut(
+        format!("/v2/{repo}/manifests/1"),
+        "application/vnd.oci.image.manifest.v1+json",
+        amd64,
+    );
+    let proxy = FaultProxy::start_with(
+        &reg,
+        vec![rule("GET *manifests/1", 1, other).after(1)],
+        Duration::ZERO,
+        true,
+    );
+    let image = format!("{}/{repo}:1", proxy.addr);
+    let out =
+        common::cli::referrify(&["convert", "--index", "rewrite", "--format", "json", &image]);
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    assert!(
+        explain(&out).contains("changed while it was being moved"),
+        "{}",
+        explain(&out)
+    );
+    let (_, h, _) = common::http_get(
+        &reg,
+        &format!("/v2/{repo}/manifests/1"),
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json",
+    );
+    assert_eq!(
+        h.get("docker-content-digest").unwrap().to_str().unwrap(),
+        AMD64,
+        "the other writer's tag stays"
+    );
 }

@@ -17,13 +17,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["model", "plan"]),
     ("state", &["model"]),
     ("exit", &[]),
+    ("stop", &[]),
     ("cli", &["model", "plan", "report"]),
-    ("walk", &["model", "plan", "store"]),
+    ("walk", &["model", "plan", "store", "stop"]),
     ("engine", &["model", "plan", "store", "report"]),
     (
         "commands",
         &[
-            "cli", "exit", "model", "plan", "engine", "walk", "store", "report", "state",
+            "cli", "exit", "model", "plan", "engine", "walk", "store", "report", "state", "stop",
         ],
     ),
 ];

@@ -178,7 +178,11 @@ fn undo_keeps_artifacts_another_tag_still_references() {
             assert_eq!(code(&out), 0, "{kind:?} dry={dry}: {}", explain(&out));
             let v = json(&out);
             let img = &v["images"][0];
-            assert_eq!(img["artifactsDeleted"], serde_json::json!([]), "{kind:?}: {img}");
+            assert_eq!(
+                img["artifactsDeleted"],
+                serde_json::json!([]),
+                "{kind:?}: {img}"
+            );
             let kept = img["artifactsKept"].as_array().unwrap();
             assert_eq!(kept.len(), 2, "{kind:?} dry={dry}: {img}");
             for k in kept {
@@ -199,7 +203,10 @@ fn undo_keeps_artifacts_another_tag_still_references() {
                 &format!("/v2/{repo}/manifests/{d}"),
                 "application/vnd.oci.image.manifest.v1+json",
             );
-            assert_eq!(st, 200, "{kind:?}: tag 1's index lists {d}, which must still exist");
+            assert_eq!(
+                st, 200,
+                "{kind:?}: tag 1's index lists {d}, which must still exist"
+            );
         }
     }
 }

@@ -31,6 +31,9 @@ pub async fn run(
     let progress = Progress::new(refs.len(), ctx.progress(), "checking");
     let mut images = Vec::new();
     for (text, r) in &refs {
+        if crate::stop::requested() {
+            break;
+        }
         progress.start(text);
         let img = match ctx.stores.open(r) {
             Ok(store) => checking::check_image(&store, text, fix(g.plain_http, text)).await,

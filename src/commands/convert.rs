@@ -31,6 +31,9 @@ pub async fn run(
     };
     let mut images = Vec::new();
     for (text, r) in &refs {
+        if crate::stop::requested() {
+            break;
+        }
         progress.start(text);
         let report = one(ctx, opts, text, r, &progress).await;
         if let Some(e) = &report.error {

@@ -38,10 +38,7 @@ pub async fn observe(store: &Store, convs: &[Conversion]) -> Result<Observation,
         .filter(|c| seen.insert(&c.subject.digest))
         .map(|c| c.subject.digest.clone())
         .collect();
-    for (subject, r) in subjects
-        .iter()
-        .zip(list_subjects(store, &subjects).await)
-    {
+    for (subject, r) in subjects.iter().zip(list_subjects(store, &subjects).await) {
         match r {
             Ok(l) => {
                 obs.state.listings.insert(subject.clone(), l);

@@ -6,16 +6,16 @@
 
 use super::load::{load, load_raw, Depth, Loaded};
 use crate::model::digest::Digest;
+use crate::model::document::Document;
 use crate::model::image::Raw;
+use crate::model::media;
 use crate::model::referrers::{fallback_tag, Listing};
 use crate::plan::image::{conversions, Conversion};
 use crate::plan::undo::{unmerge, TagUndo};
 use crate::plan::writes::rewritten_index;
 use crate::report::{Problem, UndoImage, UndoStatus};
-use crate::store::{Store, TagChange};
-use crate::model::document::Document;
-use crate::model::media;
 use crate::store::StoreError;
+use crate::store::{Store, TagChange};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The outcome of an image that could not be worked on.
@@ -97,9 +97,7 @@ pub async fn undo(
             },
             Err(e) => rep.artifacts_kept.push(Problem {
                 digest: d.clone(),
-                message: format!(
-                    "not deleted: could not prove nothing references it ({e})"
-                ),
+                message: format!("not deleted: could not prove nothing references it ({e})"),
             }),
         }
     }
@@ -155,25 +153,26 @@ async fn undo_tag(
     let rep = &mut out[owner];
     let (change, removed) = match unmerge(bytes, subject, &ours) {
         Ok(TagUndo::Nothing) => return,
-        Ok(TagUndo::Rewrite { bytes, removed }) => {
-            rep.tags_rewritten.push(tag.clone());
-            (TagChange::Rewrite(bytes), removed)
-        }
-        Ok(TagUndo::Delete { removed }) => {
-            rep.tags_deleted.push(tag.clone());
-            (TagChange::Delete, removed)
-        }
+        Ok(TagUndo::Rewrite { bytes, removed }) => (TagChange::Rewrite(bytes), removed),
+        Ok(TagUndo::Delete { removed }) => (TagChange::Delete, removed),
         Err(e) => {
             rep.error = Some(format!("referrers tag {tag}: {e}"));
             return;
         }
     };
-    rep.removed_entries += removed.len();
+    let deletes = change == TagChange::Delete;
     if !dry_run {
         if let Err(e) = store.change_referrers_tag(subject, &listing, change).await {
             rep.error = Some(format!("referrers tag {tag}: {e}"));
             return;
         }
+    }
+    // Reported only once done (or, in a dry run, planned).
+    rep.removed_entries += removed.len();
+    if deletes {
+        rep.tags_deleted.push(tag.clone());
+    } else {
+        rep.tags_rewritten.push(tag.clone());
     }
     unlisted.extend(removed.into_iter().map(|d| (tag.clone(), d)));
 }

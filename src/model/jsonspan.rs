@@ -164,13 +164,28 @@ pub fn elements(b: &[u8], arr: Range<usize>) -> Result<Vec<Range<usize>>, SpanEr
     }
 }
 
-/// The range of member `key` of the top-level object.
+/// The range of member `key` of the top-level object. A key that appears twice is refused:
+/// JSON parsers disagree on which one counts (serde_json takes the last, this scanner would take
+/// the first), so an edit of such a document could change what another reader never sees.
 pub fn top_member(b: &[u8], key: &str) -> Result<Option<Range<usize>>, SpanError> {
     let root = value_at(b, 0)?;
-    Ok(members(b, root)?
-        .into_iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, r)| r))
+    unique_member(&members(b, root)?, key)
+}
+
+/// The range of member `key` among `members`, refusing a key that appears more than once.
+pub fn unique_member(
+    members: &[(String, Range<usize>)],
+    key: &str,
+) -> Result<Option<Range<usize>>, SpanError> {
+    let mut found = members.iter().filter(|(k, _)| k == key);
+    let first = found.next().map(|(_, r)| r.clone());
+    match found.next() {
+        Some((_, r)) => Err(err(
+            r.start,
+            "a key that appears once (this one is repeated; refusing to edit the document)",
+        )),
+        None => Ok(first),
+    }
 }
 
 /// Applies non-overlapping `(range, replacement)` edits to `b`.
@@ -414,5 +429,15 @@ mod remove_tests {
         assert_eq!(f(&[0, 3]), r#"{"manifests":[1,4]}"#);
         assert_eq!(f(&[]), r#"{"manifests":[]}"#);
         assert_eq!(f(&[2]), r#"{"manifests":[3]}"#);
+    }
+
+    #[test]
+    fn a_repeated_key_on_the_edited_path_is_refused() {
+        let doc = br#"{"manifests":[],"x":1,"manifests":[{"digest":"a"}]}"#;
+        assert!(top_member(doc, "manifests").is_err());
+        assert!(top_member(doc, "x").unwrap().is_some());
+        let add = serde_json::json!({"digest": "b"});
+        assert!(append_to_member(doc, "manifests", &[&add]).is_err());
+        assert!(remove_from_member(doc, "manifests", |_| true).is_err());
     }
 }

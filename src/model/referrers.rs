@@ -179,14 +179,11 @@ pub fn read_tag_index(bytes: &[u8], subject: &Digest) -> Result<Vec<Descriptor>,
     };
     match Document::parse(bytes, None) {
         Ok(Document::Index(i)) if i.media_type == media::OCI_INDEX || i.media_type.is_empty() => {
-            if jsonspan::top_member(bytes, "manifests")
-                .ok()
-                .flatten()
-                .is_none()
-            {
-                return Err(what("an index without a manifests array".into()));
+            match jsonspan::top_member(bytes, "manifests") {
+                Ok(Some(_)) => Ok(i.manifests),
+                Ok(None) => Err(what("an index without a manifests array".into())),
+                Err(e) => Err(what(format!("an index referrify cannot edit safely ({e})"))),
             }
-            Ok(i.manifests)
         }
         Ok(Document::Index(i)) => Err(what(format!("an index of type {}", i.media_type))),
         Ok(Document::Manifest(m)) => Err(what(format!("an image manifest ({})", m.media_type))),

@@ -43,10 +43,8 @@ pub fn rewrite_index(index: &[u8], updates: &[EntryUpdate]) -> Result<Vec<u8>, R
         let members =
             jsonspan::members(index, el.clone()).map_err(|e| fail(u.position, e.to_string()))?;
         let find = |key: &str| {
-            members
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, r)| r.clone())
+            jsonspan::unique_member(&members, key)
+                .map_err(|e| fail(u.position, e.to_string()))?
                 .ok_or_else(|| fail(u.position, format!("entry has no {key}")))
         };
         let mut digest = Vec::new();

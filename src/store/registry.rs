@@ -405,10 +405,7 @@ impl RegistryStore {
                 self.put_tag(&tag, media::OCI_INDEX, &bytes, condition(listing))
                     .await
             }
-            TagChange::Delete => self
-                .delete_manifest(&Digest::sha256(read))
-                .await
-                .map(|_| ()),
+            TagChange::Delete => self.delete_tag(&fallback_tag(subject), read).await,
         }
     }
 
@@ -460,6 +457,24 @@ impl RegistryStore {
             moved.push(t.clone());
         }
         Ok(moved)
+    }
+
+    /// Deletes a referrers tag read as `read`: its manifest by digest (which removes the tag on
+    /// distribution), then, where the tag is still there (go-containerregistry's registry keeps
+    /// it), the tag itself. Succeeds only when the tag is gone.
+    async fn delete_tag(&self, tag: &str, read: &[u8]) -> Result<(), StoreError> {
+        self.delete_manifest(&Digest::sha256(read)).await?;
+        if self.read(tag).await?.is_none() {
+            return Ok(());
+        }
+        self.client.delete_reference(self.repo(), tag).await?;
+        match self.read(tag).await? {
+            None => Ok(()),
+            Some(now) => Err(StoreError::Conflict(format!(
+                "the registry kept tag {tag} (now {}) after its manifest was deleted",
+                now.digest
+            ))),
+        }
     }
 
     pub(super) async fn delete_manifest(&self, digest: &Digest) -> Result<bool, StoreError> {

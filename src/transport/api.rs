@@ -160,7 +160,17 @@ impl Client {
         repo: &str,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let url = self.url(&format!("v2/{repo}/manifests/{digest}")).await;
+        self.delete_reference(repo, digest.as_str()).await
+    }
+
+    /// Deletes a manifest by digest or a tag (distribution-spec "Deleting tags"; not every
+    /// registry allows it): `Ok(false)` when it was not there.
+    pub async fn delete_reference(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<bool, RegistryError> {
+        let url = self.url(&format!("v2/{repo}/manifests/{reference}")).await;
         let request = Request::new("DELETE", &url);
         let resp = self
             .send(Method::DELETE, url, repo, HeaderMap::new(), None)

@@ -34,7 +34,11 @@ impl Client {
         body: Option<bytes::Bytes>,
     ) -> Result<reqwest::Response, RegistryError> {
         let write = !matches!(method, Method::GET | Method::HEAD);
-        let scope = self.scope(repo, write);
+        let mut scope = self.scope(repo, write);
+        // Token servers grant deleting as an action of its own (distribution: `delete`).
+        if method == Method::DELETE {
+            scope = format!("{scope} repository:{repo}:delete");
+        }
         self.send_scoped(method, url, &scope, headers, body).await
     }
 

@@ -984,12 +984,27 @@ pub fn snapshot(reg: &Registry, prefix: &str) -> BTreeMap<String, String> {
         let tags = http_get_json(reg, &format!("/v2/{r}/tags/list"), None);
         for t in tags["tags"].as_array().into_iter().flatten() {
             let t = t.as_str().unwrap();
-            let (st, h, body) = http_get(
-                reg,
-                &format!("/v2/{r}/manifests/{t}"),
-                "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
-            );
-            assert_eq!(st, 200);
+            // A killed client's last PUT may still be settling in the registry (the tag is
+            // listed before its link is written): wait for it, a bounded number of times.
+            let get = || {
+                http_get(
+                    reg,
+                    &format!("/v2/{r}/manifests/{t}"),
+                    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+                )
+            };
+            let (mut st, mut h, mut body) = get();
+            for _ in 0..50 {
+                if st != 404 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                (st, h, body) = get();
+            }
+            if st == 404 {
+                continue;
+            }
+            assert_eq!(st, 200, "{r}:{t}");
             let d = h
                 .get("docker-content-digest")
                 .map(|v| v.to_str().unwrap().to_string())
