@@ -26,8 +26,8 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("referrify={level}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(|| SafeStderr)
+        .with_ansi(false)
         .with_target(false)
         .without_time()
         .init();
@@ -49,4 +49,25 @@ fn main() -> ExitCode {
         exit = Exit::Interrupted;
     }
     ExitCode::from(exit.code())
+}
+
+/// stderr for log lines, with every control, bidi and zero-width character a registry or a file
+/// put into a message shown as an escape (only each line's own end stays a newline).
+struct SafeStderr;
+
+impl std::io::Write for SafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (&*text, ""),
+        };
+        let line = referrify::report::sanitize::sanitize(body) + end;
+        std::io::stderr().write_all(line.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }

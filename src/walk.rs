@@ -101,7 +101,11 @@ async fn walk_catalog(
     tx: &mpsc::Sender<Found>,
 ) -> Result<(), Stop> {
     let mut cursor = Cursor::Start;
-    let mut seen: HashSet<String> = HashSet::new();
+    // Memory stays bounded however long the catalog: names are checked against the page before
+    // (registries that overlap pages) and pages against fingerprints of those already read
+    // (a catalog that loops), never against every name seen.
+    let mut last_page: HashSet<String> = HashSet::new();
+    let mut page_prints: HashSet<u64> = HashSet::new();
     let mut pages = 0usize;
     let mut guessed = false;
     loop {
@@ -119,9 +123,11 @@ async fn walk_catalog(
         if page.names.is_empty() {
             return Ok(());
         }
+        let new_page = page_prints.insert(fingerprint(&page.names));
         let mut fresh = 0usize;
+        let mut this_page = HashSet::with_capacity(page.names.len());
         for name in page.names {
-            if !seen.insert(name.clone()) {
+            if !new_page || last_page.contains(&name) || !this_page.insert(name.clone()) {
                 continue;
             }
             fresh += 1;
@@ -131,6 +137,7 @@ async fn walk_catalog(
                     .map_err(|_| Stop::Closed)?;
             }
         }
+        last_page = this_page;
         match page.next {
             // A page we asked for by guessing `last` that holds nothing new: the end.
             _ if fresh == 0 && guessed => return Ok(()),
@@ -151,6 +158,14 @@ async fn walk_catalog(
             _ => return Ok(()),
         }
     }
+}
+
+/// A page's names, hashed: the same page read again is a loop.
+fn fingerprint(names: &[String]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    names.hash(&mut h);
+    h.finish()
 }
 
 /// Where the registry has no catalog for us: the repositories named with `--repo`.

@@ -40,7 +40,8 @@ enum Fault {
 }
 
 /// A fault for the first `times` requests whose `METHOD path` contains `matches`; written
-/// `METHOD *text`, the method must match and the path contain `text`.
+/// `METHOD *text`, the method must match and the path contain `text`. The first rule that
+/// applies to a request wins; one that is used up lets the next one for the same requests apply.
 #[derive(Clone, Debug)]
 struct Rule {
     matches: String,
@@ -162,12 +163,13 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
         let mut chosen = None;
         for (i, r) in st.rules.iter().enumerate() {
             if hits(&r.matches, &key) {
+                // A rule used up (or not yet due) lets a later rule for the same requests apply.
                 let n = seen.hits.entry(i).or_default();
                 *n += 1;
                 if *n > r.after && *n <= r.after + r.times {
                     chosen = Some(r.fault.clone());
+                    break;
                 }
-                break;
             }
         }
         seen.log
@@ -804,4 +806,41 @@ fn an_index_rewrite_never_moves_a_tag_another_writer_just_moved() {
         AMD64,
         "the other writer's tag stays"
     );
+}
+
+/// Retries are per operation and know what is safe to send twice: layers of retries share one
+/// bound (a read whose requests fail and whose body then breaks makes `--retries` attempts in
+/// all, not `--retries` squared), and an upload session (POST) is not sent again after a 502,
+/// which may have opened one, only after a 429 or 503, which did nothing.
+#[test]
+fn retries_are_bounded_per_operation_and_aware_of_idempotency() {
+    let reg = Registry::distribution();
+    let rules = vec![
+        rule("GET *manifests/sha256:a5", 2, Fault::Status(500, None)),
+        rule("GET *manifests/sha256:a5", 100, Fault::Truncate),
+    ];
+    let (out, proxy, _, _) = run_with(&reg, rules, &["--retries", "3"]);
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    assert_eq!(
+        proxy.count("GET *manifests/sha256:a5"),
+        3,
+        "500, 500, a broken body: three attempts in all: {:#?}",
+        proxy.log()
+    );
+
+    let (out, proxy, _, _) = run_with(
+        &reg,
+        vec![rule("POST *blobs/uploads", 1, Fault::Status(502, None))],
+        &["--retries", "3"],
+    );
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    assert_eq!(proxy.count("POST *blobs/uploads"), 1, "{:#?}", proxy.log());
+
+    let (out, proxy, _, _) = run_with(
+        &reg,
+        vec![rule("POST *blobs/uploads", 1, Fault::Status(503, None))],
+        &["--retries", "3"],
+    );
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(proxy.count("POST *blobs/uploads"), 2, "{:#?}", proxy.log());
 }

@@ -344,9 +344,8 @@ fn requests_are_shared_per_repository() {
             // Three artifacts pushed, once each.
             assert_eq!(of("PUT", "manifests/sha256:"), 3, "{n}: {lines:#?}");
             if kind.has_referrers_api() {
-                // The probe (amd64) finds nothing: arm64 is pushed without a listing; both
-                // subjects are listed once after the writes.
-                assert_eq!(of("GET", "referrers/"), 3, "{n}: {lines:#?}");
+                // Both subjects listed before the writes (the probe first) and once after.
+                assert_eq!(of("GET", "referrers/"), 4, "{n}: {lines:#?}");
                 assert_eq!(of("PUT", "manifests/sha256-"), 0);
             } else {
                 // The probe, then per subject: tag read, tag write (amd64 gets two entries in
@@ -716,4 +715,79 @@ fn a_broken_image_fails_alone() {
         "{recorded}"
     );
     assert_eq!(summary(&out)["failedRepositories"].as_u64(), Some(1));
+}
+
+/// Ctrl-C (SIGINT) part-way: no new repository is started, the ones in flight finish their
+/// writes, every repository reported is recorded complete in the state file, the summary is
+/// printed, and the exit code is 130. A rerun with the state file finishes the rest and ends
+/// where a clean run ends.
+#[test]
+fn an_interrupted_migration_stops_at_a_safe_point_and_resumes() {
+    let reg = Registry::distribution();
+    let clean = Registry::distribution();
+    let prefix = "sigint";
+    let repos: Vec<String> = (0..24).map(|i| format!("{prefix}/r{i:02}")).collect();
+    for r in [&reg, &clean] {
+        common::seed_many(r, LEGACY_MULTI, &repos, "multi");
+    }
+    let out = referrify_env(&[], &["migrate", &clean.addr, "--format", "json"]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    reg.set_delay(20);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.jsonl");
+    let empty = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_referrify"))
+        .args(["migrate", &reg.addr, "-j", "1", "--format", "json", "--state"])
+        .arg(&state)
+        .env("DOCKER_CONFIG", empty.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first repository line means one repository is done: interrupt then.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    reg.set_delay(0);
+    assert_eq!(status.code(), Some(130), "{first}{rest}");
+    let lines: Vec<Value> = format!("{first}{rest}")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (summary, done) = lines.split_last().unwrap();
+    assert_eq!(summary["type"], "summary", "the summary is printed: {summary}");
+    let reported: BTreeSet<String> = done
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "done", "{r}");
+            r["repository"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let recorded: BTreeSet<String> = std::fs::read_to_string(&state)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["complete"] == true)
+        .map(|v| v["repository"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reported, recorded, "every repository reported is recorded complete");
+
+    let out = referrify_env(
+        &[],
+        &["migrate", &reg.addr, "--format", "json", "--state", state.to_str().unwrap()],
+    );
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    assert_eq!(
+        summary(&out)["resumedRepositories"].as_u64(),
+        Some(recorded.len() as u64)
+    );
+    assert_eq!(common::snapshot(&reg, prefix), common::snapshot(&clean, prefix));
 }

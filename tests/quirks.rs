@@ -807,3 +807,80 @@ fn the_walk_works_on_a_bounded_number_of_repositories_at_once() {
         );
     });
 }
+
+/// Text from a registry reaches a person only with its control, bidi and zero-width characters
+/// shown as escapes: in log lines on stderr as in the report on stdout.
+#[test]
+fn control_and_bidi_characters_from_a_registry_are_neutralised() {
+    let f = Fake::start(|_, path, _, _| {
+        if path == "/v2/" {
+            return (200, vec![], b"{}".to_vec());
+        }
+        (
+            500,
+            vec![("content-type", "text/plain".to_string())],
+            "evil\r\u{202e}gnp.exe\u{200b} \x1b[31mred".as_bytes().to_vec(),
+        )
+    });
+    let cfg = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_referrify"))
+        .args(["convert", "--retries", "1", &format!("{}/app:1", f.addr)])
+        .env("DOCKER_CONFIG", cfg.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    for (name, text) in [("stderr", &out.stderr), ("stdout", &out.stdout)] {
+        let text = String::from_utf8_lossy(text);
+        assert!(text.contains("gnp.exe"), "{name} names the error: {text}");
+        for c in ['\r', '\u{202e}', '\u{200b}', '\x1b'] {
+            assert!(!text.contains(c), "{name} carries {c:?} raw: {text:?}");
+        }
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\\u{202e}"));
+}
+
+/// Pages are bounded one by one, and so is their sum: a registry sending 4 MB referrers pages
+/// that link on and on is stopped at the listing's byte limit (before, memory grew without
+/// bound), with an error that names the registry and the limit.
+#[test]
+fn listings_are_bounded_in_total_not_only_per_page() {
+    let entry = |i: usize| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{i:064x}","size":2,"artifactType":"x"}}"#
+        )
+    };
+    let page: String = (0..25_000).map(entry).collect::<Vec<_>>().join(",");
+    let body = format!(r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{page}]}}"#);
+    assert!(body.len() > 3 << 20 && body.len() < referrify::transport::MAX_MANIFEST_BYTES);
+    let f = Fake::start(move |_, pq, _, n| {
+        let path = pq.split('?').next().unwrap().to_string();
+        (
+            200,
+            vec![
+                ("content-type", INDEX.into()),
+                ("link", format!("<{path}?n={n}>; rel=\"next\"")),
+            ],
+            body.clone().into_bytes(),
+        )
+    });
+    let e = referrers(&f.addr).unwrap_err().to_string();
+    let limit = referrify::transport::MAX_REFERRERS_BYTES;
+    assert!(e.contains(&limit.to_string()) && e.contains("127.0.0.1"), "{e}");
+    let pages = f.seen().len();
+    assert!(pages <= limit / (3 << 20) + 1, "stopped after {pages} pages");
+
+    // Tags: pages of long names, every page new, linking on.
+    let f = Fake::start(|_, pq, _, n| {
+        let names: Vec<String> = (0..1000).map(|i| format!("t{n:06}-{i:04}-{}", "x".repeat(100))).collect();
+        let path = pq.split('?').next().unwrap().to_string();
+        (
+            200,
+            vec![("link", format!("<{path}?n=1000&last=p{n}>; rel=\"next\""))],
+            serde_json::to_vec(&serde_json::json!({"name": "app", "tags": names})).unwrap(),
+        )
+    });
+    let e = run(client(&f.addr, 1).tags("app")).unwrap_err().to_string();
+    let limit = referrify::transport::listing::MAX_TAG_LISTING_BYTES;
+    assert!(e.contains(&limit.to_string()), "{e}");
+    assert!(f.seen().len() < referrify::transport::listing::MAX_PAGES);
+}

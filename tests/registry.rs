@@ -677,10 +677,10 @@ fn request_counts_of_a_pipeline_run() {
         // No HEAD of artifacts: an unlisted artifact is pushed (a PUT costs what a HEAD costs).
         assert_eq!(n("HEAD /v2/R/manifests/"), 0, "{seen:#?}");
         if kind.has_referrers_api() {
-            // The first listing (the probe) finds no attestation referrer: a fresh image, so the
-            // other subject is not listed before the push; one listing per subject after (verification).
-            assert_eq!(n("GET /v2/R/referrers/"), 3, "{seen:#?}");
-            assert_eq!(seen.len(), 9, "{seen:#?}");
+            // Every subject listed before the push (so a dry run plans what a run does, and an
+            // earlier partial run is seen), and once after (verification).
+            assert_eq!(n("GET /v2/R/referrers/"), 4, "{seen:#?}");
+            assert_eq!(seen.len(), 10, "{seen:#?}");
         } else {
             // One probe; then per subject: tag read, tag write, tag read-back.
             assert_eq!(n("GET /v2/R/referrers/"), 1, "{seen:#?}");

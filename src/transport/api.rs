@@ -3,7 +3,7 @@
 
 use super::error::{OciErrorCode, RegistryError, Request};
 use super::send::read_limited;
-use super::{Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_PAGES};
+use super::{Client, MAX_MANIFEST_BYTES, MAX_REFERRERS_BYTES, MAX_REFERRERS_PAGES};
 use crate::model::digest::Digest;
 use crate::model::document::{Descriptor, Document};
 use crate::model::media;
@@ -475,6 +475,7 @@ impl Client {
         }
         let mut descriptors = Vec::new();
         let mut filtered = true;
+        let mut total = 0usize;
         for page in 0..MAX_REFERRERS_PAGES {
             let request = Request::new("GET", &url);
             let resp = self
@@ -489,6 +490,17 @@ impl Client {
             filtered &= filters_applied(resp.headers()) && artifact_type.is_some();
             let next = next_link(resp.headers(), &url);
             let body = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
+            // Pages are bounded one by one; so is what they add up to.
+            total += body.len();
+            if total > MAX_REFERRERS_BYTES {
+                return Err(RegistryError::Protocol {
+                    request,
+                    reason: format!(
+                        "{} lists more than {MAX_REFERRERS_BYTES} bytes of referrers for {subject}; stopped there",
+                        self.host()
+                    ),
+                });
+            }
             let index = Document::parse_index(&body, Some(media::OCI_INDEX)).map_err(|e| {
                 RegistryError::Protocol {
                     request: request.clone(),

@@ -103,6 +103,25 @@ impl Client {
         Some(wider)
     }
 
+    /// `text` with every form of a known secret (password, identity token, the Basic header
+    /// value) replaced: a registry may echo what it was sent in an error body.
+    pub(super) fn redact(&self, text: &str) -> String {
+        use base64::Engine as _;
+        let secrets: Vec<String> = match &self.inner.credential {
+            Some(Credential::Basic { username, password }) => vec![
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")),
+                password.clone(),
+            ],
+            Some(Credential::IdentityToken(t)) => vec![t.clone()],
+            None => Vec::new(),
+        };
+        let mut out = text.to_string();
+        for s in secrets.iter().filter(|s| s.len() >= 4) {
+            out = out.replace(s.as_str(), "<redacted>");
+        }
+        out
+    }
+
     pub(super) fn basic_header(&self) -> Option<String> {
         use base64::Engine as _;
         match &self.inner.credential {
@@ -133,6 +152,21 @@ impl Client {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(fail("bearer realm is not an http(s) URL"));
         }
+        // Credentials go to the realm the registry names, on whatever host (as docker does);
+        // never in clear text when the registry itself is reached over HTTPS.
+        let realm_host = url.host_str().unwrap_or_default().to_string();
+        let realm_authority = match url.port() {
+            Some(p) => format!("{realm_host}:{p}"),
+            None => realm_host,
+        };
+        if url.scheme() == "http"
+            && self.base().scheme() == "https"
+            && !super::connect::is_loopback(&realm_authority)
+        {
+            return Err(fail(
+                "the HTTPS registry names a plain-HTTP token realm; refusing to send credentials there",
+            ));
+        }
         let service = ch.params.get("service").cloned().unwrap_or_default();
         // Named for messages only: the query (scope, service) is dropped either way.
         let request = Request::new("GET", &url);
@@ -150,7 +184,7 @@ impl Client {
             let code = status.as_u16();
             let reason = format!(
                 "token endpoint answered HTTP {code}: {}",
-                describe_body(&body)
+                self.redact(&describe_body(&body))
             );
             return Err(self.auth_error(reason, None));
         }
@@ -310,5 +344,37 @@ mod tests {
             let t = super::parse_token(body.as_bytes()).unwrap();
             assert!(t.expires > std::time::Instant::now());
         }
+    }
+
+    fn client_with_password(host: &str) -> (super::Client, tempfile::TempDir) {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret-pass");
+        let config = format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#);
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let opts = super::super::ClientOptions {
+            docker_config: Some(dir.path().join("config.json")),
+            ..Default::default()
+        };
+        (super::Client::new(host, host, &opts).unwrap(), dir)
+    }
+
+    #[test]
+    fn credentials_never_go_to_a_plain_http_realm_of_an_https_registry() {
+        let (c, _d) = client_with_password("registry.example");
+        let ch = super::challenge::parse(r#"Bearer realm="http://other.example/token",service="x""#)
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let e = rt.block_on(c.fetch_token(&ch, "repository:a:pull")).err().unwrap();
+        assert!(e.to_string().contains("plain-HTTP token realm"), "{e}");
+        assert_eq!(c.request_count(), 0, "nothing was sent");
+    }
+
+    #[test]
+    fn a_secret_echoed_by_the_registry_is_redacted() {
+        let (c, _d) = client_with_password("registry.example");
+        let echoed = "bad login alice:s3cret-pass YWxpY2U6czNjcmV0LXBhc3M= end";
+        let r = c.redact(echoed);
+        assert!(!r.contains("s3cret-pass") && !r.contains("YWxpY2U6czNjcmV0LXBhc3M="), "{r}");
     }
 }

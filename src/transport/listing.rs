@@ -22,6 +22,8 @@ fn page_size() -> usize {
 pub const MAX_PAGES: usize = 10_000;
 /// Largest listing page accepted.
 const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes of tag listing pages one repository may add up to (over a million tags).
+pub const MAX_TAG_LISTING_BYTES: usize = 64 * 1024 * 1024;
 
 /// Where the next page of a listing starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +94,7 @@ impl Client {
         let mut out: Vec<String> = Vec::new();
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut guessed = false;
+        let mut total = 0usize;
         for _ in 0..MAX_PAGES {
             let resp = self
                 .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
@@ -100,6 +103,16 @@ impl Client {
                 return Ok(None);
             }
             let page = self.page(resp, url.clone(), "tags").await?;
+            total += page.names.iter().map(|n| n.len() + 3).sum::<usize>();
+            if total > MAX_TAG_LISTING_BYTES {
+                return Err(RegistryError::Protocol {
+                    request: Request::new("GET", &url),
+                    reason: format!(
+                        "{} lists more than {MAX_TAG_LISTING_BYTES} bytes of tags for {repo}; stopped there",
+                        self.host()
+                    ),
+                });
+            }
             if page.names.is_empty() {
                 return Ok(Some(out));
             }

@@ -33,6 +33,8 @@ pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// In-toto statement blobs larger than this are refused. BuildKit v0.33 allows attestations of
 /// up to 80 MiB (formats.md §14); statements are read streaming, so the limit costs no memory.
 pub const MAX_STATEMENT_BYTES: usize = 128 * 1024 * 1024;
+/// Bytes of referrers listing pages one subject may add up to (about 60,000 descriptors).
+pub const MAX_REFERRERS_BYTES: usize = 16 * 1024 * 1024;
 /// Referrers pages followed through `Link` before giving up.
 pub const MAX_REFERRERS_PAGES: usize = 1000;
 

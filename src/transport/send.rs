@@ -19,7 +19,31 @@ struct Call {
     body: Option<bytes::Bytes>,
     /// Credentials go only to the registry itself, never to a redirect target.
     same_host: bool,
+    /// Whether sending it twice does what sending it once does (GET, HEAD, a plain PUT of
+    /// content by digest or tag). Others (POST, DELETE, a conditional PUT) are sent again only
+    /// when the first attempt surely did nothing: a refused connection, 429, 503.
+    idempotent: bool,
     request: Request,
+}
+
+tokio::task_local! {
+    /// Retries an operation may still make, shared by every retry layer of it (`reading`
+    /// around `send`): without it, layers multiply their bounds.
+    static BUDGET: std::cell::Cell<u32>;
+}
+
+/// Takes one retry from the operation's budget; outside an operation (one request on its own)
+/// only the request's own bound applies.
+fn take_attempt() -> bool {
+    BUDGET
+        .try_with(|b| match b.get() {
+            0 => false,
+            n => {
+                b.set(n - 1);
+                true
+            }
+        })
+        .unwrap_or(true)
 }
 
 impl Client {
@@ -52,7 +76,11 @@ impl Client {
         body: Option<bytes::Bytes>,
     ) -> Result<reqwest::Response, RegistryError> {
         let base = self.base();
+        let conditional = headers.contains_key("if-match") || headers.contains_key("if-none-match");
+        let idempotent = matches!(method, Method::GET | Method::HEAD)
+            || (method == Method::PUT && !conditional);
         let mut call = Call {
+            idempotent,
             same_host: url.host_str() == base.host_str()
                 && url.port_or_known_default() == base.port_or_known_default(),
             request: Request::new(method.as_str(), &url),
@@ -68,7 +96,7 @@ impl Client {
             attempt += 1;
             let resp = match self.attempt(&call).await? {
                 Ok(r) => r,
-                Err(e) if self.retries_failure(&e, attempt) => {
+                Err(e) if self.retries_failure(&e, attempt, call.idempotent) => {
                     tracing::debug!(request = %call.request, attempt, "retrying after: {}", flatten(&e));
                     tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
                     continue;
@@ -85,7 +113,7 @@ impl Client {
                     continue;
                 }
             }
-            if let Some(wait) = self.status_backoff(&resp, attempt) {
+            if let Some(wait) = self.status_backoff(&resp, attempt, call.idempotent) {
                 tracing::debug!(request = %call.request, status, attempt, ?wait, "retrying");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -129,19 +157,33 @@ impl Client {
         Ok(req.send().await)
     }
 
-    /// Whether a request that failed is worth another attempt.
-    fn retries_failure(&self, e: &reqwest::Error, attempt: u32) -> bool {
+    /// Whether a request that failed is worth another attempt, within the operation's bound.
+    fn retries_failure(&self, e: &reqwest::Error, attempt: u32, idempotent: bool) -> bool {
         // A certificate the server sends again will fail again: no retry.
-        attempt < self.inner.retry.max_attempts
-            && !is_certificate_error(e)
-            && (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body())
+        let worth = !is_certificate_error(e)
+            && if idempotent {
+                e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+            } else {
+                e.is_connect()
+            };
+        worth && attempt < self.inner.retry.max_attempts && take_attempt()
     }
 
     /// How long to wait before retrying a response, when its status is worth another attempt.
-    fn status_backoff(&self, resp: &reqwest::Response, attempt: u32) -> Option<Duration> {
-        if !retry::retryable_status(resp.status().as_u16())
-            || attempt >= self.inner.retry.max_attempts
-        {
+    fn status_backoff(
+        &self,
+        resp: &reqwest::Response,
+        attempt: u32,
+        idempotent: bool,
+    ) -> Option<Duration> {
+        let status = resp.status().as_u16();
+        let worth = if idempotent {
+            retry::retryable_status(status)
+        } else {
+            // The request was refused before it did anything.
+            matches!(status, 429 | 503)
+        };
+        if !worth || attempt >= self.inner.retry.max_attempts || !take_attempt() {
             return None;
         }
         let ra = resp
@@ -159,30 +201,36 @@ impl Client {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, RegistryError>>,
     {
-        let mut attempt = 1;
-        loop {
-            match read().await {
-                Err(RegistryError::BodyRead {
-                    request, message, ..
-                }) if attempt < self.inner.retry.max_attempts => {
-                    tracing::debug!(%request, attempt, "retrying after: {message}");
-                    tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
-                    attempt += 1;
+        // One bound for the whole read: retries of its requests and of its body share it.
+        let budget = std::cell::Cell::new(self.inner.retry.max_attempts.saturating_sub(1));
+        BUDGET
+            .scope(budget, async {
+                let mut attempt = 1;
+                loop {
+                    match read().await {
+                        Err(RegistryError::BodyRead {
+                            request, message, ..
+                        }) if attempt < self.inner.retry.max_attempts && take_attempt() => {
+                            tracing::debug!(%request, attempt, "retrying after: {message}");
+                            tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
+                            attempt += 1;
+                        }
+                        Err(RegistryError::BodyRead {
+                            request,
+                            message,
+                            source,
+                        }) => {
+                            return Err(RegistryError::BodyRead {
+                                request,
+                                message: format!("{message} (after {attempt} attempts)"),
+                                source,
+                            })
+                        }
+                        r => return r,
+                    }
                 }
-                Err(RegistryError::BodyRead {
-                    request,
-                    message,
-                    source,
-                }) => {
-                    return Err(RegistryError::BodyRead {
-                        request,
-                        message: format!("{message} (after {attempt} attempts)"),
-                        source,
-                    })
-                }
-                r => return r,
-            }
-        }
+            })
+            .await
     }
 
     /// The error for a response we cannot use: its status and what its body says.
@@ -200,7 +248,20 @@ impl Client {
         let body = read_limited(resp, 64 * 1024, &request)
             .await
             .unwrap_or_default();
-        RegistryError::from_body(request, status, &body, hint)
+        match RegistryError::from_body(request, status, &body, hint) {
+            RegistryError::Status {
+                request,
+                status,
+                detail,
+                codes,
+            } => RegistryError::Status {
+                request,
+                status,
+                detail: self.redact(&detail),
+                codes,
+            },
+            other => other,
+        }
     }
 }
 

@@ -118,6 +118,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 /// HTML-escapes `& < > " '`, for text and attribute values alike.
 pub fn escape(s: &str) -> String {
+    // Control, bidi and zero-width characters are shown as escapes first (they would reorder
+    // or hide what the page shows), then the HTML specials are escaped.
+    let s = crate::report::sanitize::sanitize(s);
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -165,6 +168,12 @@ fn utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_neutralises_markup_and_reordering_characters() {
+        assert_eq!(escape("<a>&\"'"), "&lt;a&gt;&amp;&quot;&#39;");
+        assert_eq!(escape("x\u{202e}y\r"), "x\\u{202e}y\\u{d}");
+    }
     use crate::model::digest::Digest;
     use crate::model::referrers::Via;
     use crate::plan::coverage::{Found, PlatformState};
