@@ -22,6 +22,7 @@ pub mod cli;
 pub mod fixtures;
 mod http;
 mod proxy;
+pub mod quirk_proxy;
 
 pub use axum::http::HeaderMap;
 pub use http::{basic_auth, http_request, try_http_request};
