@@ -97,6 +97,29 @@ fn listed(proxy: &QuirkProxy) -> Vec<Seen> {
         .collect()
 }
 
+/// The attestations of `LEGACY_MULTI` in a convert report: each converted to its expected
+/// artifact, made discoverable `via` the API or the tag, and verified. Returns them with their
+/// subject.
+fn converted_via<'a>(report: &'a Value, via: &str) -> Vec<(&'static str, &'a Value)> {
+    assert_eq!(report["summary"]["converted"], 2, "{report:#}");
+    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
+    multi_artifacts()
+        .into_iter()
+        .map(|(subject, artifact)| {
+            let a = report["images"][0]["attestations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["subject"] == subject)
+                .unwrap_or_else(|| panic!("no attestation of {subject}: {report:#}"));
+            assert_eq!(a["artifact"], artifact, "{a}");
+            assert_eq!(a["via"], via, "{a}");
+            assert_eq!(a["verified"], true, "{a}");
+            (subject, a)
+        })
+        .collect()
+}
+
 /// `convert`, `check` and a second `convert` of `LEGACY_MULTI` in `repo` through `proxy`, on a
 /// registry whose quirks all mean "no Referrers API": the tag schema is used and verified,
 /// check covers every platform, the rerun writes nothing. Returns what the proxy saw during
@@ -111,21 +134,10 @@ fn converts_with_the_tag_schema(
     let out = run(cfg, &["convert"], &image);
     assert_eq!(code(&out), 0, "{}\n{}", explain(&out), proxy.dump());
     let report = json(&out);
-    assert_eq!(report["summary"]["converted"], 2, "{report:#}");
-    assert_eq!(report["summary"]["failed"], 0, "{report:#}");
-    for (subject, artifact) in multi_artifacts() {
-        let a = report["images"][0]["attestations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["subject"] == subject)
-            .unwrap_or_else(|| panic!("no attestation of {subject}: {report:#}"));
-        assert_eq!(a["artifact"], artifact, "{a}");
-        assert_eq!(a["via"], "tag", "the tag schema: {a}");
+    for (subject, a) in converted_via(&report, "tag") {
         assert_eq!(a["referrersTag"], referrers_tag(subject), "{a}");
-        assert_eq!(a["verified"], true, "{a}");
         let tag = tag_index(reg, repo, subject).expect("the referrers tag was written");
-        assert_eq!(digests(&tag["manifests"]), [artifact], "{tag}");
+        assert_eq!(digests(&tag["manifests"]), [a["artifact"].clone()], "{tag}");
     }
     let converted = proxy.requests();
     let probes = listed(proxy);
@@ -335,27 +347,13 @@ fn quay_late_listing_and_merged_fallback_tag_are_verified_through_the_api() {
     );
     assert_eq!(st, 200);
     let v: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(digests(&v["manifests"]), [foreign.clone()]);
+    assert_eq!(digests(&v["manifests"]), std::slice::from_ref(&foreign));
     proxy.clear();
 
     let out = run(None, &["convert"], &image);
     assert_eq!(code(&out), 0, "{}\n{}", explain(&out), proxy.dump());
-    let report = json(&out);
-    assert_eq!(report["summary"]["converted"], 2, "{report:#}");
-    for (subject, artifact) in multi_artifacts() {
-        let a = report["images"][0]["attestations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["subject"] == subject)
-            .unwrap_or_else(|| panic!("{report:#}"));
-        assert_eq!(a["artifact"], artifact, "{a}");
-        assert_eq!(a["via"], "api", "{a}");
-        assert_eq!(
-            a["verified"], true,
-            "listed late, verified all the same: {a}"
-        );
-    }
+    // Listed late, verified all the same.
+    converted_via(&json(&out), "api");
     let late = proxy.noted("late listing");
     assert!(
         late.len() >= 2 * LATE,
@@ -407,6 +405,53 @@ fn quay_late_listing_and_merged_fallback_tag_are_verified_through_the_api() {
             "attestation referrers only, once each (the merged cosign entry is filtered out): {p}"
         );
     }
+}
+
+/// Quay answers 400 for the referrers of a digest it does not hold. Here the first platform
+/// manifest of the image was deleted from the repository (the index still names it), so the
+/// probe meets that 400 first. It means "unknown subject", not "no Referrers API"
+/// (registries.md §2, §3): referrify must not fall back to the tag schema on a registry that
+/// has the API; the other platform's attestation goes through the API and is verified.
+#[test]
+fn quay_400_for_a_missing_subject_is_not_taken_as_no_api() {
+    let reg = Registry::ferro();
+    let repo = seeded(&reg, "quay-gone", LEGACY_MULTI, "multi");
+    let (st, _, b) = common::http_request(
+        &reg.backend_addr,
+        "DELETE",
+        &format!("/v2/{repo}/manifests/{AMD64}"),
+        &[],
+        b"",
+    );
+    assert_eq!(st / 100, 2, "{}", String::from_utf8_lossy(&b));
+    let proxy = QuirkProxy::start(&reg, quirk_proxy::quay(0));
+
+    let out = run(
+        None,
+        &["convert"],
+        &proxy.reference(&format!("{repo}:multi")),
+    );
+    assert!(
+        !proxy.noted("400 for an unknown subject").is_empty(),
+        "the probe met Quay's 400:\n{}",
+        proxy.dump()
+    );
+    assert!(
+        proxy
+            .writes()
+            .iter()
+            .all(|w| !w.path().contains("/manifests/sha256-")),
+        "a referrers tag was written on a registry with the Referrers API:\n{}\n{}",
+        proxy.dump(),
+        explain(&out)
+    );
+    let report = json(&out);
+    let atts = report["images"][0]["attestations"].as_array().unwrap();
+    let arm = atts.iter().find(|a| a["subject"] == ARM64).unwrap();
+    assert_eq!(arm["via"], "api", "{arm}");
+    assert_eq!(arm["verified"], true, "{arm}");
+    let amd = atts.iter().find(|a| a["subject"] == AMD64).unwrap();
+    assert_ne!(amd["via"], "tag", "{amd}");
 }
 
 /// ECR: `OCI-Subject` comes back on every manifest PUT with a subject although there is no
@@ -533,4 +578,113 @@ fn docker_hub_credentials_are_found_under_the_index_key() {
         );
     }
     assert_eq!(lookup(&path, "ghcr.io").unwrap(), None);
+}
+
+/// Docker Hub: a cross-repository mount needs a token that can also pull the source
+/// repository (rust-oci-client#235); Hub refuses the mount otherwise. `migrate` over two
+/// repositories behind Hub-style token auth uploads the `{}` blob once, and the other
+/// repository mounts it with a token that names the source: no mount is refused, nothing is
+/// uploaded twice.
+#[test]
+fn docker_hub_mounts_with_a_token_that_can_pull_the_source() {
+    let reg = Registry::distribution();
+    let prefix = common::unique_repo("hub");
+    let repos = [format!("{prefix}/a"), format!("{prefix}/b")];
+    common::seed_many(&reg, LEGACY_MULTI, &repos, "multi");
+    let proxy = QuirkProxy::start(&reg, quirk_proxy::docker_hub());
+    let cfg = docker_config(&proxy.addr, "hub-user", "hub-pass");
+
+    // The proxy is Hub: a token for the target alone does not let a mount through.
+    let basic = common::basic_auth("hub-user", "hub-pass");
+    let (st, _, body) = common::http_request(
+        &proxy.addr,
+        "GET",
+        &format!(
+            "/token?service=registry.docker.io&scope=repository%3A{}%3Apull%2Cpush",
+            repos[1].replace('/', "%2F")
+        ),
+        &[("authorization", &basic)],
+        b"",
+    );
+    assert_eq!(st, 200);
+    let token: Value = serde_json::from_slice(&body).unwrap();
+    let bearer = format!("Bearer {}", token["token"].as_str().unwrap());
+    let (st, h, _) = common::http_request(
+        &proxy.addr,
+        "POST",
+        &format!(
+            "/v2/{}/blobs/uploads/?mount={}&from={}",
+            repos[1], LEGACY_MULTI.attestations[0].1, repos[0]
+        ),
+        &[("authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(st, 401);
+    assert!(h["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("pull,push"));
+    proxy.clear();
+
+    let out = referrify_with(
+        Some(cfg.path()),
+        &[
+            "migrate",
+            &proxy.addr,
+            "--repo",
+            &repos[0],
+            "--repo",
+            &repos[1],
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}\n{}", explain(&out), proxy.dump());
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["converted"], 4, "{summary}");
+    assert!(summary.get("mountsRefused").is_none(), "{summary}");
+
+    let seen = proxy.requests();
+    assert!(
+        proxy
+            .noted("mount refused: no pull on the source")
+            .is_empty(),
+        "{}",
+        proxy.dump()
+    );
+    let mounts: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.note == Some("mount allowed"))
+        .collect();
+    assert_eq!(
+        mounts.len(),
+        1,
+        "one repository mounts {{}}:\n{}",
+        proxy.dump()
+    );
+    assert_eq!(mounts[0].status, 201, "{}", proxy.dump());
+    let uploads = seen
+        .iter()
+        .filter(|s| s.method == "POST" && s.path().ends_with("/blobs/uploads/"))
+        .filter(|s| !s.path_and_query.contains("mount="))
+        .count();
+    assert_eq!(uploads, 1, "{{}} uploaded once:\n{}", proxy.dump());
+    // The mount's token was asked for with pull on the source repository.
+    let from = mounts[0]
+        .path_and_query
+        .split("from=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .replace("%2F", "/");
+    let pull_source = format!("repository%3A{}%3Apull", from.replace('/', "%2F"));
+    assert!(
+        seen.iter()
+            .any(|s| s.note == Some("token") && s.path_and_query.contains(&pull_source)),
+        "no token asked for pull on {from}:\n{}",
+        proxy.dump()
+    );
 }

@@ -14,7 +14,7 @@
 //! assert!(proxy.side_requests().is_empty());
 //! ```
 
-use super::Registry;
+use super::{RecordedRequest, Registry};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{HeaderName, HeaderValue};
@@ -214,42 +214,43 @@ impl Upstream {
 /// own). Runs on a blocking thread, so it may make requests of its own through `up`.
 pub type Quirk = Arc<dyn Fn(&Exchange, &Upstream) -> Answer + Send + Sync>;
 
-/// One request the proxy (or the other host) answered.
+/// One request the proxy (or the other host) answered: method, target and the status the
+/// client got (as the recording proxy records them; `Deref`s to that), plus what it carried.
 #[derive(Debug, Clone)]
 pub struct Seen {
-    pub method: String,
-    pub path_and_query: String,
-    /// The status the client got.
-    pub status: u16,
+    pub request: RecordedRequest,
     /// The `Authorization` header the client sent.
     pub authorization: Option<String>,
     /// What a quirk rule did, if one acted.
     pub note: Option<&'static str>,
 }
 
-impl Seen {
-    pub fn is_write(&self) -> bool {
-        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
-    }
-
-    pub fn path(&self) -> &str {
-        self.path_and_query
-            .split_once('?')
-            .map_or(self.path_and_query.as_str(), |(p, _)| p)
+impl std::ops::Deref for Seen {
+    type Target = RecordedRequest;
+    fn deref(&self) -> &RecordedRequest {
+        &self.request
     }
 }
 
 impl std::fmt::Display for Seen {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {} -> {}",
-            self.method, self.path_and_query, self.status
-        )?;
+        write!(f, "{}", self.request)?;
         if let Some(n) = self.note {
             write!(f, " [{n}]")?;
         }
         Ok(())
+    }
+}
+
+fn seen(method: &str, pq: &str, status: u16, h: &HeaderMap, note: Option<&'static str>) -> Seen {
+    Seen {
+        request: RecordedRequest {
+            method: method.to_string(),
+            path_and_query: pq.to_string(),
+            status,
+        },
+        authorization: authorization(h),
+        note,
     }
 }
 
@@ -302,13 +303,13 @@ async fn handle(State(st): State<St>, req: Request) -> Response {
     })
     .await
     .expect("quirk rule panicked");
-    st.log.lock().unwrap().push(Seen {
-        method: ex.method.clone(),
-        path_and_query: ex.path_and_query.clone(),
-        status: answer.status,
-        authorization: authorization(&ex.headers),
-        note: answer.note,
-    });
+    st.log.lock().unwrap().push(seen(
+        &ex.method,
+        &ex.path_and_query,
+        answer.status,
+        &ex.headers,
+        answer.note,
+    ));
     respond(&ex, answer)
 }
 
@@ -375,13 +376,13 @@ impl QuirkProxy {
             let app = axum::Router::new().fallback(move |req: Request| {
                 let sl = sl.clone();
                 async move {
-                    sl.lock().unwrap().push(Seen {
-                        method: req.method().to_string(),
-                        path_and_query: req.uri().to_string(),
-                        status: 429,
-                        authorization: authorization(req.headers()),
-                        note: Some("other host"),
-                    });
+                    sl.lock().unwrap().push(seen(
+                        req.method().as_str(),
+                        &req.uri().to_string(),
+                        429,
+                        req.headers(),
+                        Some("other host"),
+                    ));
                     let mut r = Response::new(Body::from("Too Many Requests"));
                     *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
                     r
@@ -411,7 +412,10 @@ impl QuirkProxy {
 
     /// The POST / PUT / PATCH / DELETE requests.
     pub fn writes(&self) -> Vec<Seen> {
-        self.requests().into_iter().filter(Seen::is_write).collect()
+        self.requests()
+            .into_iter()
+            .filter(|s| s.is_write())
+            .collect()
     }
 
     /// Requests a rule answered with `note`.
@@ -667,4 +671,141 @@ pub fn artifactory_old() -> Quirk {
         }
         up.forward(ex)
     })
+}
+
+/// Docker Hub's token auth (registries.md §2; rust-oci-client#235), in front of a registry
+/// without auth: every `/v2/` request needs a bearer token from `/token` on the proxy (the
+/// challenge names it) whose scopes cover it: `pull` to read a repository, `push` to write it,
+/// and for a cross-repository mount (`POST …/blobs/uploads/?mount=…&from=S`) also `pull` on `S`.
+/// A mount without it is refused with 401 `UNAUTHORIZED` and a challenge that names only the
+/// target repository, as Hub does. Tokens grant what is asked; push needs the Basic
+/// credentials. The catalog is refused (401 `UNAUTHORIZED`).
+pub fn docker_hub() -> Quirk {
+    let tokens: Arc<Mutex<HashMap<String, Vec<String>>>> = Arc::default();
+    quirk(move |ex, up| {
+        let query: Vec<(String, String)> = ex
+            .path_and_query
+            .split_once('?')
+            .map(|(_, q)| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let host = ex
+            .headers
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        if ex.path() == "/token" {
+            let scopes: Vec<String> = query
+                .iter()
+                .filter(|(k, _)| k == "scope")
+                .flat_map(|(_, v)| v.split(' ').map(str::to_string).collect::<Vec<_>>())
+                .collect();
+            let basic = authorization(&ex.headers).is_some_and(|a| a.starts_with("Basic "));
+            if scopes.iter().any(|s| s.contains("push")) && !basic {
+                return Answer::oci_error("token refused", 401, "UNAUTHORIZED", "login", None);
+            }
+            let mut t = tokens.lock().unwrap();
+            let token = format!("hub-token-{}", t.len());
+            t.insert(token.clone(), scopes);
+            let body =
+                serde_json::json!({"token": token, "access_token": token, "expires_in": 300});
+            return Answer::quirk(
+                "token",
+                200,
+                &[("content-type", "application/json")],
+                &serde_json::to_vec(&body).unwrap(),
+            );
+        }
+        let challenge = |scope: Option<&str>| {
+            let mut c =
+                format!(r#"Bearer realm="http://{host}/token",service="registry.docker.io""#);
+            if let Some(s) = scope {
+                c.push_str(&format!(r#",scope="{s}""#));
+            }
+            c
+        };
+        let granted: Vec<String> = authorization(&ex.headers)
+            .and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
+            .and_then(|t| tokens.lock().unwrap().get(&t).cloned())
+            .unwrap_or_default();
+        let may = |repo: &str, action: &str| {
+            granted.iter().any(|s| {
+                let mut parts = s.splitn(2, ':');
+                let (kind, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let Some((name, actions)) = rest.rsplit_once(':') else {
+                    return false;
+                };
+                kind == "repository"
+                    && name == repo
+                    && actions.split(',').any(|a| a == action || a == "*")
+            })
+        };
+        let unauthorized = |note, scope: Option<String>| {
+            let mut a =
+                Answer::oci_error(note, 401, "UNAUTHORIZED", "authentication required", None);
+            let c = challenge(scope.as_deref());
+            a.headers
+                .insert("www-authenticate", HeaderValue::from_str(&c).unwrap());
+            a
+        };
+        if ex.path() == "/v2/_catalog" {
+            return Answer::oci_error(
+                "catalog refused",
+                401,
+                "UNAUTHORIZED",
+                "authentication required",
+                None,
+            );
+        }
+        if ex.path() == "/v2/" || ex.path() == "/v2" {
+            if granted.is_empty() && authorization(&ex.headers).is_none() {
+                return unauthorized("challenge", None);
+            }
+            return up.forward(&without_authorization(ex));
+        }
+        let Some(repo) = repository_of(ex.path()) else {
+            return up.forward(&without_authorization(ex));
+        };
+        let write = !(ex.is("GET") || ex.is("HEAD"));
+        let actions = if write { "pull,push" } else { "pull" };
+        let scope = format!("repository:{repo}:{actions}");
+        if !may(&repo, "pull") || (write && !may(&repo, "push")) {
+            return unauthorized("challenge", Some(scope));
+        }
+        if ex.is("POST") {
+            let mount = query.iter().any(|(k, _)| k == "mount");
+            let from = query
+                .iter()
+                .find(|(k, _)| k == "from")
+                .map(|(_, v)| v.clone());
+            if let (true, Some(from)) = (mount, from) {
+                if !may(&from, "pull") {
+                    return unauthorized("mount refused: no pull on the source", Some(scope));
+                }
+                return up
+                    .forward(&without_authorization(ex))
+                    .noted("mount allowed");
+            }
+        }
+        up.forward(&without_authorization(ex))
+    })
+}
+
+fn without_authorization(ex: &Exchange) -> Exchange {
+    let mut e = ex.clone();
+    e.headers.remove("authorization");
+    e
+}
+
+/// The repository of a `/v2/<name>/{manifests,blobs,tags,referrers}/…` path.
+fn repository_of(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/v2/")?;
+    ["/manifests/", "/blobs/", "/tags/", "/referrers/"]
+        .iter()
+        .filter_map(|e| rest.rsplit_once(e).map(|(r, _)| r.to_string()))
+        .next()
 }
