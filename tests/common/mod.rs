@@ -25,6 +25,7 @@ pub mod cli;
 pub mod fixtures;
 mod http;
 mod proxy;
+pub mod quirk_proxy;
 mod servers;
 
 pub use axum::http::HeaderMap;
