@@ -737,7 +737,9 @@ fn an_interrupted_migration_stops_at_a_safe_point_and_resumes() {
     let state = dir.path().join("state.jsonl");
     let empty = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_referrify"))
-        .args(["migrate", &reg.addr, "-j", "1", "--format", "json", "--state"])
+        .args([
+            "migrate", &reg.addr, "-j", "1", "--format", "json", "--state",
+        ])
         .arg(&state)
         .env("DOCKER_CONFIG", empty.path())
         .stdout(std::process::Stdio::piped())
@@ -762,8 +764,8 @@ fn an_interrupted_migration_stops_at_a_safe_point_and_resumes() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (summary, done) = lines.split_last().unwrap();
-    assert_eq!(summary["type"], "summary", "the summary is printed: {summary}");
+    let (last, done) = lines.split_last().unwrap();
+    assert_eq!(last["type"], "summary", "the summary is printed: {last}");
     let reported: BTreeSet<String> = done
         .iter()
         .map(|r| {
@@ -778,16 +780,29 @@ fn an_interrupted_migration_stops_at_a_safe_point_and_resumes() {
         .filter(|v| v["complete"] == true)
         .map(|v| v["repository"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(reported, recorded, "every repository reported is recorded complete");
+    assert_eq!(
+        reported, recorded,
+        "every repository reported is recorded complete"
+    );
 
     let out = referrify_env(
         &[],
-        &["migrate", &reg.addr, "--format", "json", "--state", state.to_str().unwrap()],
+        &[
+            "migrate",
+            &reg.addr,
+            "--format",
+            "json",
+            "--state",
+            state.to_str().unwrap(),
+        ],
     );
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert_eq!(
         summary(&out)["resumedRepositories"].as_u64(),
         Some(recorded.len() as u64)
     );
-    assert_eq!(common::snapshot(&reg, prefix), common::snapshot(&clean, prefix));
+    assert_eq!(
+        common::snapshot(&reg, prefix),
+        common::snapshot(&clean, prefix)
+    );
 }

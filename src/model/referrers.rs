@@ -154,7 +154,7 @@ pub enum TagIndexError {
         what: String,
     },
     /// The tag resolves to the subject itself (GitLab serves the subject for `sha256-<hex>`).
-    #[error("tag {tag} resolves to the subject {subject} itself, not to a referrers index (GitLab does this): this registry has no Referrers API and its tags cannot hold a referrers index, so referrers cannot be made discoverable here; nothing was written")]
+    #[error("tag {tag} resolves to the subject {subject} itself, not to a referrers index (GitLab does this): neither the Referrers API nor the referrers tag schema can work on this registry, so referrers cannot be made discoverable here; nothing was written")]
     IsSubject {
         /// The tag.
         tag: String,

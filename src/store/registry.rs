@@ -205,7 +205,17 @@ impl RegistryStore {
                         descriptors,
                     });
                 }
-                Referrers::Unsupported { reason } => self.no_api(subject, &reason)?,
+                Referrers::Unsupported { reason, status } => {
+                    // Quay answers 400 for a subject it does not have: that says nothing about
+                    // the API (registries.md §3), so it is not taken as "no API".
+                    if status == 400 && !self.manifest_exists(subject).await? {
+                        return Err(StoreError::NotFound(format!(
+                            "subject {subject} in {} (the registry answered HTTP 400 for its referrers)",
+                            self.name()
+                        )));
+                    }
+                    self.no_api(subject, &reason)?
+                }
             }
         }
         let fetched = self

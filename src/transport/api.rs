@@ -90,6 +90,9 @@ pub enum Referrers {
     Unsupported {
         /// What it answered.
         reason: String,
+        /// Its HTTP status (Quay answers 400 for a subject it does not have: the caller must
+        /// tell that from a missing endpoint).
+        status: u16,
     },
 }
 
@@ -560,7 +563,7 @@ impl Client {
             300..=399 | 400 | 405 | 406 => format!("referrers endpoint answered HTTP {status}"),
             _ => return Err(self.fail(resp, request).await),
         };
-        Ok(Referrers::Unsupported { reason })
+        Ok(Referrers::Unsupported { reason, status })
     }
 
     /// The error for a later referrers page that is not an index.

@@ -362,10 +362,17 @@ mod tests {
     #[test]
     fn credentials_never_go_to_a_plain_http_realm_of_an_https_registry() {
         let (c, _d) = client_with_password("registry.example");
-        let ch = super::challenge::parse(r#"Bearer realm="http://other.example/token",service="x""#)
+        let ch =
+            super::challenge::parse(r#"Bearer realm="http://other.example/token",service="x""#)
+                .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let e = rt.block_on(c.fetch_token(&ch, "repository:a:pull")).err().unwrap();
+        let e = rt
+            .block_on(c.fetch_token(&ch, "repository:a:pull"))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("plain-HTTP token realm"), "{e}");
         assert_eq!(c.request_count(), 0, "nothing was sent");
     }
@@ -375,6 +382,9 @@ mod tests {
         let (c, _d) = client_with_password("registry.example");
         let echoed = "bad login alice:s3cret-pass YWxpY2U6czNjcmV0LXBhc3M= end";
         let r = c.redact(echoed);
-        assert!(!r.contains("s3cret-pass") && !r.contains("YWxpY2U6czNjcmV0LXBhc3M="), "{r}");
+        assert!(
+            !r.contains("s3cret-pass") && !r.contains("YWxpY2U6czNjcmV0LXBhc3M="),
+            "{r}"
+        );
     }
 }

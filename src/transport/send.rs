@@ -77,8 +77,8 @@ impl Client {
     ) -> Result<reqwest::Response, RegistryError> {
         let base = self.base();
         let conditional = headers.contains_key("if-match") || headers.contains_key("if-none-match");
-        let idempotent = matches!(method, Method::GET | Method::HEAD)
-            || (method == Method::PUT && !conditional);
+        let idempotent =
+            matches!(method, Method::GET | Method::HEAD) || (method == Method::PUT && !conditional);
         let mut call = Call {
             idempotent,
             same_host: url.host_str() == base.host_str()
