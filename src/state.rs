@@ -102,69 +102,7 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(io(e)),
         };
-        let mut header = false;
-        for (n, line) in existing.split(|&b| b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let bad = |message: String| StateError::Io {
-                path: path.to_path_buf(),
-                message: format!("line {}: {message}", n + 1),
-            };
-            match serde_json::from_slice::<Record>(line) {
-                Ok(Record::Header {
-                    format,
-                    registry: r,
-                }) => {
-                    if header || !st.repositories.is_empty() || !st.images.is_empty() {
-                        return Err(bad(
-                            "a second header: not one run's file; use another file".into()
-                        ));
-                    }
-                    if format != FORMAT {
-                        return Err(bad(format!(
-                            "state format {format}, this referrify reads format {FORMAT}; use another file"
-                        )));
-                    }
-                    if r != registry {
-                        return Err(StateError::Io {
-                            path: path.to_path_buf(),
-                            message: format!(
-                                "records a migration of {r}, not of {registry}; use another file"
-                            ),
-                        });
-                    }
-                    header = true;
-                }
-                Ok(_) if !header => {
-                    return Err(StateError::Io {
-                        path: path.to_path_buf(),
-                        message: "is not a referrify state file (no header line)".into(),
-                    });
-                }
-                // Only a repository recorded complete counts as done.
-                Ok(Record::Repository {
-                    repository,
-                    complete,
-                }) => {
-                    if complete {
-                        st.repositories.insert(repository);
-                    }
-                }
-                Ok(Record::Image {
-                    repository, image, ..
-                }) => {
-                    st.images.insert((repository, image));
-                }
-                Err(_) => st.skipped_lines += 1,
-            }
-        }
-        if !existing.is_empty() && !header {
-            return Err(StateError::Io {
-                path: path.to_path_buf(),
-                message: "is not a referrify state file (no header line)".into(),
-            });
-        }
+        st.read_records(&existing, registry)?;
         if read_only {
             return Ok(st);
         }
@@ -192,6 +130,76 @@ impl State {
             last_sync: Instant::now(),
         }));
         Ok(st)
+    }
+
+    /// Takes in the records of an existing file: a header first, naming this registry in this
+    /// format, then records; a line that does not parse (a write a kill cut short) is skipped.
+    fn read_records(&mut self, existing: &[u8], registry: &str) -> Result<(), StateError> {
+        let path = self.path.clone();
+        let mut header = false;
+        for (n, line) in existing.split(|&b| b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let bad = |message: String| StateError::Io {
+                path: path.clone(),
+                message: format!("line {}: {message}", n + 1),
+            };
+            match serde_json::from_slice::<Record>(line) {
+                Ok(Record::Header {
+                    format,
+                    registry: r,
+                }) => {
+                    if header || !self.repositories.is_empty() || !self.images.is_empty() {
+                        return Err(bad(
+                            "a second header: not one run's file; use another file".into()
+                        ));
+                    }
+                    if format != FORMAT {
+                        return Err(bad(format!(
+                            "state format {format}, this referrify reads format {FORMAT}; use another file"
+                        )));
+                    }
+                    if r != registry {
+                        return Err(StateError::Io {
+                            path: path.clone(),
+                            message: format!(
+                                "records a migration of {r}, not of {registry}; use another file"
+                            ),
+                        });
+                    }
+                    header = true;
+                }
+                Ok(_) if !header => {
+                    return Err(StateError::Io {
+                        path: path.clone(),
+                        message: "is not a referrify state file (no header line)".into(),
+                    });
+                }
+                // Only a repository recorded complete counts as done.
+                Ok(Record::Repository {
+                    repository,
+                    complete,
+                }) => {
+                    if complete {
+                        self.repositories.insert(repository);
+                    }
+                }
+                Ok(Record::Image {
+                    repository, image, ..
+                }) => {
+                    self.images.insert((repository, image));
+                }
+                Err(_) => self.skipped_lines += 1,
+            }
+        }
+        if !existing.is_empty() && !header {
+            return Err(StateError::Io {
+                path: path.clone(),
+                message: "is not a referrify state file (no header line)".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Whether every image of `repository` was done in an earlier run.

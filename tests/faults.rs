@@ -552,7 +552,6 @@ fn transient_faults_are_retried_within_bounds_and_the_result_is_a_clean_run() {
             secs >= min_wait,
             "{name}: waited {secs:.2}s, expected at least {min_wait}s"
         );
-        assert!(secs < 30.0, "{name}: {secs:.2}s");
     }
 }
 
@@ -588,8 +587,9 @@ fn persistent_faults_fail_the_image_clearly_and_leave_a_subset_of_a_clean_run() 
     for (n, c) in now.iter().zip(&clean) {
         assert!(n.is_none() || n == c, "{n:?} vs {c:?}");
     }
-    // A long Retry-After beyond the bound is not waited for in full.
-    let (out, _proxy, _repo, secs) = run_with(
+    // Endless 429s: exactly --retries attempts, then a clear failure. (How long a Retry-After
+    // is waited for, and its cap, is the retry policy's unit test.)
+    let (out, proxy, _repo, _) = run_with(
         &reg,
         vec![rule(
             "GET *manifests/multi",
@@ -599,7 +599,7 @@ fn persistent_faults_fail_the_image_clearly_and_leave_a_subset_of_a_clean_run() 
         &["--retries", "2"],
     );
     assert_eq!(code(&out), 1, "{}", explain(&out));
-    assert!(secs < 10.0, "{secs}");
+    assert_eq!(proxy.count("GET *manifests/multi"), 2, "{:#?}", proxy.log());
     let err = json(&out)["images"][0]["error"]
         .as_str()
         .unwrap_or_default()

@@ -320,11 +320,9 @@ fn retry_after_on_429_is_honoured_then_success() {
         referrers(&f.addr).unwrap(),
         Referrers::Supported { .. }
     ));
+    // It waited as told (a lower bound: how much longer it took is the machine's business).
     let waited = t.elapsed();
-    assert!(
-        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
     assert_eq!(f.seen().len(), 2);
 }
 
@@ -685,10 +683,28 @@ fn tag_listings_without_link() {
 /// theirs at the same time, not one after another.
 #[test]
 fn concurrent_requests_share_one_token_per_scope() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (in_flight, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (fl, mo) = (in_flight.clone(), most.clone());
+    let asked = Arc::new(AtomicUsize::new(0));
     let f = Fake::start(move |_, pq, h, _| {
+        // The first token request (settling the challenge) is alone by design.
+        if pq.starts_with("/token") && asked.fetch_add(1, Ordering::SeqCst) == 0 {
+            return (200, vec![], br#"{"token":"t-r0"}"#.to_vec());
+        }
         if pq.starts_with("/token") {
-            // A slow token endpoint: serialised fetches would take 8 × 200 ms.
-            std::thread::sleep(Duration::from_millis(200));
+            // Each token request waits for a second one to arrive: fetches of different scopes
+            // that run at the same time meet here; one after another, none ever does (the wait
+            // then ends after 10 s and the test fails on `most`).
+            let now = fl.fetch_add(1, Ordering::SeqCst) + 1;
+            mo.fetch_max(now, Ordering::SeqCst);
+            for _ in 0..2000 {
+                if mo.load(Ordering::SeqCst) >= 2 {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            fl.fetch_sub(1, Ordering::SeqCst);
             let repo = pq
                 .split("repository%3A")
                 .nth(1)
@@ -713,7 +729,6 @@ fn concurrent_requests_share_one_token_per_scope() {
         (404, vec![], b"".to_vec())
     });
     let c = client(&f.addr, 1);
-    let started = Instant::now();
     run(async {
         // Settle the challenge first (one 401), then go wide.
         assert!(!c.manifest_exists("r0", &subject()).await.unwrap());
@@ -729,9 +744,8 @@ fn concurrent_requests_share_one_token_per_scope() {
     let tokens = seen.iter().filter(|s| s.contains("/token")).count();
     assert_eq!(tokens, 8, "one token per repository scope: {seen:#?}");
     assert!(
-        started.elapsed() < Duration::from_millis(1200),
-        "token fetches for different scopes ran one after another: {:?}",
-        started.elapsed()
+        most.load(Ordering::SeqCst) >= 2,
+        "token fetches for different scopes ran one after another"
     );
 }
 

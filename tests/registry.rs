@@ -682,20 +682,21 @@ fn request_counts_of_a_pipeline_run() {
             assert_eq!(n("GET /v2/R/referrers/"), 4, "{seen:#?}");
             assert_eq!(seen.len(), 10, "{seen:#?}");
         } else {
-            // One probe; then per subject: tag read, tag write, tag read-back.
+            // One probe; then per subject: tag read, tag read again right before the write, tag
+            // write, tag read-back.
             assert_eq!(n("GET /v2/R/referrers/"), 1, "{seen:#?}");
             assert_eq!(
                 n(&format!("GET /v2/R/manifests/sha256-{a}")),
-                2,
+                3,
                 "{seen:#?}"
             );
             assert_eq!(
                 n(&format!("GET /v2/R/manifests/sha256-{b}")),
-                2,
+                3,
                 "{seen:#?}"
             );
             assert_eq!(n("PUT /v2/R/manifests/sha256-"), 2, "{seen:#?}");
-            assert_eq!(seen.len(), 15, "{seen:#?}");
+            assert_eq!(seen.len(), 17, "{seen:#?}");
         }
         // A second run reads and lists every subject (the probe finds the attestation), then stops.
         reg.clear_requests();

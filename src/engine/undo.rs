@@ -73,34 +73,7 @@ pub async fn undo(
     for subject in subjects {
         undo_tag(store, subject, &convs, &mut out, &mut unlisted, dry_run).await;
     }
-    // Only a manifest nothing else points to is deleted: a tag's index (a rewritten index
-    // `--index rewrite` moved a tag to), another tool's referrers tag, or a referrers tag whose
-    // rewrite failed all keep it.
-    let holders = if convs.is_empty() {
-        Ok(BTreeMap::new())
-    } else {
-        references(store, &unlisted).await
-    };
-    for (owner, c) in &convs {
-        let rep = &mut out[*owner];
-        if rep.error.is_some() {
-            continue;
-        }
-        let d = &c.artifact.digest;
-        match &holders {
-            Ok(h) => match h.get(d) {
-                Some(by) => rep.artifacts_kept.push(Problem {
-                    digest: d.clone(),
-                    message: format!("still referenced by {by}; not deleted"),
-                }),
-                None => delete_artifact(store, d, rep, dry_run).await,
-            },
-            Err(e) => rep.artifacts_kept.push(Problem {
-                digest: d.clone(),
-                message: format!("not deleted: could not prove nothing references it ({e})"),
-            }),
-        }
-    }
+    delete_unreferenced(store, &convs, &mut out, &unlisted, dry_run).await;
     for r in &mut out {
         r.status = if r.error.is_some() {
             UndoStatus::Failed
@@ -113,6 +86,45 @@ pub async fn undo(
         };
     }
     out
+}
+
+/// Deletes the artifacts nothing else points to: a tag's index (a rewritten index
+/// `--index rewrite` moved a tag to), another tool's referrers tag, or a referrers tag whose
+/// rewrite failed all keep it, reported with what references it.
+async fn delete_unreferenced(
+    store: &Store,
+    convs: &[(usize, Conversion)],
+    out: &mut [UndoImage],
+    unlisted: &BTreeSet<(String, Digest)>,
+    dry_run: bool,
+) {
+    let holders = if convs.is_empty() {
+        Ok(BTreeMap::new())
+    } else {
+        references(store, unlisted).await
+    };
+    for (owner, c) in convs {
+        let rep = &mut out[*owner];
+        if rep.error.is_some() {
+            continue;
+        }
+        let d = &c.artifact.digest;
+        let kept = |message: String| Problem {
+            digest: d.clone(),
+            message,
+        };
+        match &holders {
+            Ok(h) => match h.get(d) {
+                Some(by) => rep
+                    .artifacts_kept
+                    .push(kept(format!("still referenced by {by}; not deleted"))),
+                None => delete_artifact(store, d, rep, dry_run).await,
+            },
+            Err(e) => rep.artifacts_kept.push(kept(format!(
+                "not deleted: could not prove nothing references it ({e})"
+            ))),
+        }
+    }
 }
 
 /// Takes our entries out of one subject's referrers tag (credited to the first image holding

@@ -373,7 +373,22 @@ impl RegistryStore {
         &self,
         u: &ReferrersUpdate,
     ) -> Result<Option<(String, bool, bool)>, StoreError> {
-        let Listing::Tag { existing, .. } = &u.listing else {
+        if !matches!(u.listing, Listing::Tag { .. }) {
+            return Ok(None);
+        }
+        // Read the tag again right before writing: another tool's entries added since the
+        // plan's read are merged in, and the window in which a concurrent write can be lost
+        // shrinks to this read's round trip (registries that honour If-Match close it).
+        let tag = fallback_tag(&u.subject);
+        let fresh = tag_listing(
+            self.client.get_manifest(self.repo(), &tag).await?,
+            &u.subject,
+        );
+        let listing = match fresh.listing {
+            Listing::Unusable { reason } => return Err(StoreError::Conflict(reason)),
+            l => l,
+        };
+        let Listing::Tag { existing, .. } = &listing else {
             return Ok(None);
         };
         let Some(bytes) = merge(existing.as_deref(), &u.subject, &u.additions)
@@ -381,9 +396,8 @@ impl RegistryStore {
         else {
             return Ok(None);
         };
-        let tag = fallback_tag(&u.subject);
         match self
-            .put_tag(&tag, media::OCI_INDEX, &bytes, condition(&u.listing))
+            .put_tag(&tag, media::OCI_INDEX, &bytes, condition(&listing))
             .await
         {
             // Another writer changed the tag since we read it, and the registry refused to let

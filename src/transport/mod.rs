@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod blobs;
 pub mod challenge;
 mod connect;
 pub mod credentials;
@@ -13,7 +14,8 @@ pub mod listing;
 pub mod retry;
 mod send;
 
-pub use api::{next_link, BlobBody, BlobPut, Fetched, Pushed, Referrers};
+pub use api::{next_link, Fetched, Pushed, Referrers};
+pub use blobs::{BlobBody, BlobPut};
 pub use connect::is_loopback;
 
 use auth::AuthState;
