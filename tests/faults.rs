@@ -7,415 +7,11 @@
 
 mod common;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use common::cli::{code, explain, json};
+use common::fault_proxy::{hits, rule, Fault, FaultProxy, Rule};
 use common::fixtures::{AMD64, ARM64, LEGACY_MULTI};
 use common::Registry;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// What the proxy does to a request.
-#[derive(Clone, Debug)]
-enum Fault {
-    /// Answer with this status (and `Retry-After` when given) instead of forwarding.
-    Status(u16, Option<&'static str>),
-    /// Forward, then send half the body and reset the connection.
-    Reset,
-    /// Forward, then send half the body under the full `Content-Length`.
-    Truncate,
-    /// Wait this long before forwarding.
-    Stall(Duration),
-    /// Redirect to the same path on the other host (`FaultProxy::other`).
-    Redirect,
-    /// Forward, then change one byte of the body (headers, `Docker-Content-Digest` included,
-    /// stay as the registry sent them).
-    Tamper,
-    /// Forward, then, as another writer, PUT this manifest (media type, bytes) at this path of
-    /// the real registry: a write that lands right after ours read the state.
-    ThenPut(String, &'static str, Vec<u8>),
-}
-
-/// A fault for the first `times` requests whose `METHOD path` contains `matches`; written
-/// `METHOD *text`, the method must match and the path contain `text`. The first rule that
-/// applies to a request wins; one that is used up lets the next one for the same requests apply.
-#[derive(Clone, Debug)]
-struct Rule {
-    matches: String,
-    times: usize,
-    fault: Fault,
-    /// Matching requests let through before the fault applies.
-    after: usize,
-}
-
-impl Rule {
-    /// The same rule, applied only after `n` matching requests went through untouched.
-    fn after(mut self, n: usize) -> Rule {
-        self.after = n;
-        self
-    }
-}
-
-#[derive(Default)]
-struct Seen {
-    /// `METHOD path` of every request, in order, with `*` when a fault was applied.
-    log: Vec<String>,
-    /// Hits per rule.
-    hits: BTreeMap<usize, usize>,
-}
-
-#[derive(Clone)]
-struct St {
-    backend: String,
-    rules: Arc<Vec<Rule>>,
-    seen: Arc<Mutex<Seen>>,
-    other: String,
-    /// Added to every request.
-    delay: Duration,
-    /// Honour `If-Match` / `If-None-Match: *` on manifest PUTs, as distribution 2.8 and ferro do
-    /// not: a registry with conditional writes, in front of a real one. Checked and written
-    /// under one lock, so two conditional writes cannot both pass.
-    conditional: Option<Arc<tokio::sync::Mutex<()>>>,
-}
-
-/// What the other host received: path and `Authorization` header.
-type OtherLog = Arc<Mutex<Vec<(String, Option<String>)>>>;
-
-struct FaultProxy {
-    addr: String,
-    seen: Arc<Mutex<Seen>>,
-    /// Requests the other host received, with the `Authorization` header they carried.
-    other_seen: OtherLog,
-    rt: Option<tokio::runtime::Runtime>,
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-fn forward_blocking(
-    backend: &str,
-    method: &str,
-    pq: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> (u16, HeaderMap, Vec<u8>) {
-    let pairs: Vec<(String, String)> = headers
-        .iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "connection" | "transfer-encoding" | "content-length"
-            )
-        })
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
-        .collect();
-    let refs: Vec<(&str, &str)> = pairs
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    common::try_http_request(backend, method, pq, &refs, body)
-        .unwrap_or_else(|e| (502, HeaderMap::new(), e.into_bytes()))
-}
-
-fn hits(pattern: &str, key: &str) -> bool {
-    match pattern.split_once(" *") {
-        Some((method, text)) => key.starts_with(&format!("{method} ")) && key.contains(text),
-        None => key.contains(pattern),
-    }
-}
-
-fn respond(status: u16, headers: HeaderMap, body: Body) -> Response {
-    let mut r = Response::new(body);
-    *r.status_mut() = StatusCode::from_u16(status).unwrap();
-    for (k, v) in headers.iter() {
-        if !matches!(
-            k.as_str(),
-            "connection" | "transfer-encoding" | "content-length"
-        ) {
-            r.headers_mut().append(k.clone(), v.clone());
-        }
-    }
-    r
-}
-
-async fn handle(State(st): State<St>, req: Request) -> Response {
-    let method = req.method().to_string();
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let headers = req.headers().clone();
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
-    let key = format!("{method} {}", pq.split('?').next().unwrap_or(""));
-    let fault = {
-        let mut seen = st.seen.lock().unwrap();
-        let mut chosen = None;
-        for (i, r) in st.rules.iter().enumerate() {
-            if hits(&r.matches, &key) {
-                // A rule used up (or not yet due) lets a later rule for the same requests apply.
-                let n = seen.hits.entry(i).or_default();
-                *n += 1;
-                if *n > r.after && *n <= r.after + r.times {
-                    chosen = Some(r.fault.clone());
-                    break;
-                }
-            }
-        }
-        seen.log
-            .push(format!("{key}{}", if chosen.is_some() { " *" } else { "" }));
-        chosen
-    };
-    if let Some(Fault::Stall(d)) = &fault {
-        tokio::time::sleep(*d).await;
-    }
-    if !st.delay.is_zero() {
-        tokio::time::sleep(st.delay).await;
-    }
-    let _serial = match &st.conditional {
-        Some(lock) if method == "PUT" && pq.contains("/manifests/") => Some(lock.lock().await),
-        _ => None,
-    };
-    if _serial.is_some() {
-        let if_match = headers
-            .get("if-match")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let if_none = headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some("*");
-        if if_match.is_some() || if_none {
-            let backend = st.backend.clone();
-            let path = pq.clone();
-            let (cur, ch, _) = tokio::task::spawn_blocking(move || {
-                let mut h = HeaderMap::new();
-                h.insert("accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json".parse().unwrap());
-                forward_blocking(&backend, "HEAD", &path, &h, b"")
-            })
-            .await
-            .unwrap();
-            let now = ch
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(|d| format!("\"{d}\""));
-            let refused = match (&if_match, if_none) {
-                (Some(want), _) => cur != 200 || now.as_deref() != Some(want.as_str()),
-                (None, true) => cur == 200,
-                _ => false,
-            };
-            if refused {
-                st.seen.lock().unwrap().log.push(format!("{key} 412"));
-                return respond(412, HeaderMap::new(), Body::from("precondition failed"));
-            }
-        }
-    }
-    match fault {
-        Some(Fault::Status(code, retry_after)) => {
-            let mut h = HeaderMap::new();
-            if let Some(ra) = retry_after {
-                h.insert("retry-after", ra.parse().unwrap());
-            }
-            return respond(
-                code,
-                h,
-                Body::from(format!(
-                    r#"{{"errors":[{{"code":"INJECTED","message":"injected {code}"}}]}}"#
-                )),
-            );
-        }
-        Some(Fault::Redirect) => {
-            let mut h = HeaderMap::new();
-            h.insert(
-                "location",
-                format!("http://{}{pq}", st.other).parse().unwrap(),
-            );
-            return respond(307, h, Body::empty());
-        }
-        _ => {}
-    }
-    let backend = st.backend.clone();
-    let (m, p, b) = (method.clone(), pq.clone(), body.to_vec());
-    let (status, h, bytes) =
-        tokio::task::spawn_blocking(move || forward_blocking(&backend, &m, &p, &headers, &b))
-            .await
-            .unwrap();
-    if let Some(Fault::ThenPut(path, media_type, body)) = &fault {
-        let backend = st.backend.clone();
-        let (path, body) = (path.clone(), body.clone());
-        let mut h = HeaderMap::new();
-        h.insert("content-type", media_type.parse().unwrap());
-        let (put, _, _) = tokio::task::spawn_blocking(move || {
-            forward_blocking(&backend, "PUT", &path, &h, &body)
-        })
-        .await
-        .unwrap();
-        assert_eq!(put, 201, "the other writer's PUT");
-    }
-    match fault {
-        Some(Fault::Tamper) if !bytes.is_empty() => {
-            let mut b = bytes.clone();
-            let i = b.len() / 2;
-            b[i] = if b[i] == b' ' { b'\t' } else { b' ' };
-            let mut r = respond(status, h, Body::from(b));
-            r.headers_mut()
-                .insert("content-length", bytes.len().to_string().parse().unwrap());
-            r
-        }
-        Some(Fault::Reset) | Some(Fault::Truncate) if bytes.len() > 1 => {
-            let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
-            let reset = matches!(fault, Some(Fault::Reset));
-            let stream = futures_util::stream::iter(vec![
-                Ok::<Bytes, std::io::Error>(half),
-                if reset {
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "injected reset",
-                    ))
-                } else {
-                    Ok(Bytes::new())
-                },
-            ]);
-            let mut r = respond(status, h, Body::from_stream(stream));
-            r.headers_mut()
-                .insert("content-length", bytes.len().to_string().parse().unwrap());
-            r
-        }
-        _ => {
-            let mut r = respond(status, h, Body::from(bytes.clone()));
-            r.headers_mut()
-                .insert("content-length", bytes.len().to_string().parse().unwrap());
-            r
-        }
-    }
-}
-
-impl FaultProxy {
-    /// A proxy in front of `reg`'s real server, with `rules`; the "other host" serves what the
-    /// registry serves (with `reg`'s credentials, never the client's) and records what it got.
-    fn start(reg: &Registry, rules: Vec<Rule>) -> FaultProxy {
-        Self::start_with(reg, rules, Duration::ZERO, false)
-    }
-
-    /// [`FaultProxy::start`] with a delay on every request and, with `conditional`, conditional
-    /// manifest writes.
-    fn start_with(
-        reg: &Registry,
-        rules: Vec<Rule>,
-        delay: Duration,
-        conditional: bool,
-    ) -> FaultProxy {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(4)
-            .enable_all()
-            .build()
-            .unwrap();
-        let bind = || {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.set_nonblocking(true).unwrap();
-            l
-        };
-        let (main, other) = (bind(), bind());
-        let addr = main.local_addr().unwrap().to_string();
-        let other_addr = other.local_addr().unwrap().to_string();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let other_seen: OtherLog = Arc::default();
-        let st = St {
-            backend: reg.backend_addr.clone(),
-            rules: Arc::new(rules),
-            seen: seen.clone(),
-            other: other_addr,
-            delay,
-            conditional: conditional.then(Arc::default),
-        };
-        rt.spawn(async move {
-            let app = axum::Router::new().fallback(handle).with_state(st);
-            axum::serve(tokio::net::TcpListener::from_std(main).unwrap(), app)
-                .await
-                .unwrap();
-        });
-        let backend = reg.backend_addr.clone();
-        let auth = reg
-            .credentials
-            .as_ref()
-            .map(|(u, p)| common::basic_auth(u, p));
-        let os = other_seen.clone();
-        rt.spawn(async move {
-            let app = axum::Router::new().fallback(move |req: Request| {
-                let (backend, auth, os) = (backend.clone(), auth.clone(), os.clone());
-                async move {
-                    let pq = req
-                        .uri()
-                        .path_and_query()
-                        .map(|p| p.to_string())
-                        .unwrap_or_default();
-                    let got = req
-                        .headers()
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string);
-                    os.lock().unwrap().push((pq.clone(), got));
-                    let mut h = HeaderMap::new();
-                    if let Some(a) = auth {
-                        h.insert("authorization", a.parse().unwrap());
-                    }
-                    let (status, hh, bytes) = tokio::task::spawn_blocking(move || {
-                        forward_blocking(&backend, "GET", &pq, &h, b"")
-                    })
-                    .await
-                    .unwrap();
-                    respond(status, hh, Body::from(bytes))
-                }
-            });
-            axum::serve(tokio::net::TcpListener::from_std(other).unwrap(), app)
-                .await
-                .unwrap();
-        });
-        FaultProxy {
-            addr,
-            seen,
-            other_seen,
-            rt: Some(rt),
-        }
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.seen.lock().unwrap().log.clone()
-    }
-
-    fn count(&self, pattern: &str) -> usize {
-        self.log().iter().filter(|l| hits(pattern, l)).count()
-    }
-
-    /// Distinct paths a pattern met.
-    fn paths(&self, pattern: &str) -> usize {
-        let mut p: Vec<String> = self
-            .log()
-            .into_iter()
-            .filter(|l| hits(pattern, l))
-            .map(|l| l.trim_end_matches(" *").to_string())
-            .collect();
-        p.sort();
-        p.dedup();
-        p.len()
-    }
-}
-
-fn rule(matches: &str, times: usize, fault: Fault) -> Rule {
-    Rule {
-        matches: matches.to_string(),
-        times,
-        fault,
-        after: 0,
-    }
-}
 
 /// The referrers tags of the two subjects, as the real registry holds them (`None`: no tag).
 fn tags(reg: &Registry, repo: &str) -> [Option<String>; 2] {
@@ -634,7 +230,7 @@ fn a_redirect_to_another_host_gets_no_credentials() {
     let out = common::cli::referrify_with(Some(cfg.path()), &["check", "--format", "json", &image]);
     // check reads every statement blob: each is redirected.
     assert_eq!(code(&out), 3, "{}", explain(&out));
-    let other = proxy.other_seen.lock().unwrap().clone();
+    let other = proxy.other_seen();
     assert!(
         !other.is_empty(),
         "the blobs went through the other host: {:#?}",
@@ -843,4 +439,76 @@ fn retries_are_bounded_per_operation_and_aware_of_idempotency() {
     );
     assert_eq!(code(&out), 0, "{}", explain(&out));
     assert_eq!(proxy.count("POST *blobs/uploads"), 2, "{:#?}", proxy.log());
+}
+
+/// Another tool's entry that a referrers tag held when referrify wrote it, dropped by a
+/// concurrent writer's stale write right after (distribution ignores `If-Match`), is put back
+/// when its manifest still exists; referrify's own entry is merged again as before.
+#[test]
+fn a_foreign_entry_dropped_by_a_concurrent_write_is_put_back() {
+    let reg = Registry::distribution();
+    let repo = common::unique_repo("foreign");
+    common::push_layout_raw(&reg, &LEGACY_MULTI.dir(), &repo, "multi");
+    let tag = format!("sha256-{}", &AMD64[7..]);
+    let entry = |d: &str, t: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{d}","size":834,"artifactType":"{t}"}}"#
+        )
+    };
+    let index = |entries: &[String]| {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+            entries.join(",")
+        )
+        .into_bytes()
+    };
+    // The tag holds another tool's entry F (its manifest exists); a stale writer W will write
+    // an index that holds only its own entry right after referrify's write.
+    let (f, w) = (
+        LEGACY_MULTI.attestations[0].1,
+        LEGACY_MULTI.attestations[1].1,
+    );
+    let (st, _, _) = common::http_request(
+        &reg.backend_addr,
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("content-type", "application/vnd.oci.image.index.v1+json")],
+        &index(&[entry(f, "application/vnd.example.f")]),
+    );
+    assert_eq!(st, 201);
+    let stale = Fault::ThenPut(
+        format!("/v2/{repo}/manifests/{tag}"),
+        "application/vnd.oci.image.index.v1+json",
+        index(&[entry(w, "application/vnd.example.w")]),
+    );
+    let proxy = FaultProxy::start(&reg, vec![rule(&format!("PUT *manifests/{tag}"), 1, stale)]);
+    let image = format!("{}/{repo}:multi", proxy.addr);
+    let out = common::cli::referrify(&["convert", "--format", "json", &image]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let (_, _, body) = common::http_get(
+        &reg,
+        &format!("/v2/{repo}/manifests/{tag}"),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let now: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let digests: Vec<&str> = now["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert!(
+        digests.contains(&f),
+        "the other tool's entry is back: {digests:?}"
+    );
+    assert!(
+        digests.contains(&w),
+        "the stale writer's entry stays: {digests:?}"
+    );
+    let ours = json(&out)["images"][0]["attestations"][0]["artifact"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(digests.contains(&ours.as_str()), "{digests:?}");
+    assert_eq!(digests.len(), 3, "{digests:?}");
 }

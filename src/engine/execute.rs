@@ -27,6 +27,8 @@ pub struct Outcome {
     pub tags_moved: Vec<String>,
     /// Referrers tags a conditional write found changed by another writer (not written).
     pub tags_changed: Vec<String>,
+    /// Per subject whose referrers tag was written, the entries written.
+    pub tag_entries: Vec<(Digest, Vec<serde_json::Value>)>,
 }
 
 impl Outcome {
@@ -53,6 +55,7 @@ impl Outcome {
     fn add_referrers(&mut self, w: ReferrersWrites) {
         self.tags_written.extend(w.tags);
         self.tags_changed.extend(w.changed);
+        self.tag_entries.extend(w.entries);
         self.layout_entries_added += w.index_entries;
     }
 }

@@ -176,7 +176,10 @@ async fn verify_changed(
         .filter(|(_, it)| changed(it))
         .map(|(c, _)| c.clone())
         .collect();
-    let mut v = verify::verify_and_repair(store, &live).await.into_iter();
+    let verified = verify::verify_and_repair(store, &live).await;
+    let ours = convs.iter().map(|c| c.artifact.digest.clone()).collect();
+    verify::restore_foreign(store, &outcome.tag_entries, &verified.listed, &ours).await;
+    let mut v = verified.results.into_iter();
     plan.items
         .iter()
         .map(|item| if changed(item) { v.next() } else { None })

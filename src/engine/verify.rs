@@ -5,6 +5,7 @@ use crate::model::digest::Digest;
 use crate::model::referrers::{Listing, ReferrersUpdate, Via};
 use crate::plan::image::Conversion;
 use crate::store::{Store, StoreError};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -33,8 +34,11 @@ pub struct Verification {
 /// Verifies, and where another writer's concurrent write of a referrers tag dropped our entries,
 /// merges them in again and verifies again (with jittered backoff, so two writers that keep
 /// colliding drift apart).
-pub async fn verify_and_repair(store: &Store, live: &[Conversion]) -> Vec<Verification> {
-    let mut results = verify(store, live, VERIFY_ATTEMPTS).await;
+pub async fn verify_and_repair(store: &Store, live: &[Conversion]) -> Verified {
+    let Verified {
+        mut results,
+        mut listed,
+    } = verify(store, live, VERIFY_ATTEMPTS).await;
     for round in 1..=REPAIR_ROUNDS {
         let lost: Vec<usize> = results
             .iter()
@@ -61,16 +65,75 @@ pub async fn verify_and_repair(store: &Store, live: &[Conversion]) -> Vec<Verifi
             break;
         }
         let again = verify(store, &convs, 1).await;
-        for (&i, v) in lost.iter().zip(again) {
+        listed.extend(again.listed);
+        for (&i, v) in lost.iter().zip(again.results) {
             results[i] = v;
         }
     }
-    results
+    Verified { results, listed }
+}
+
+/// Puts back the entries of other tools that a referrers tag held when referrify wrote it
+/// (`written`) but its last listing (`listed`) no longer shows: a concurrent writer that read
+/// the tag before dropped them. Only entries whose manifest still exists come back (one that
+/// was deleted was taken away on purpose). Returns how many were put back.
+pub async fn restore_foreign(
+    store: &Store,
+    written: &[(Digest, Vec<Value>)],
+    listed: &BTreeMap<Digest, Vec<Digest>>,
+    ours: &BTreeSet<Digest>,
+) -> usize {
+    let mut restored = 0;
+    for (subject, entries) in written {
+        let Some(now) = listed.get(subject) else {
+            continue;
+        };
+        let mut back = Vec::new();
+        for e in entries {
+            let Some(d) = e
+                .get("digest")
+                .and_then(Value::as_str)
+                .and_then(|d| Digest::parse(d).ok())
+            else {
+                continue;
+            };
+            if now.contains(&d) || ours.contains(&d) {
+                continue;
+            }
+            if store.manifest_exists(&d).await.unwrap_or(false) {
+                back.push(e.clone());
+            }
+        }
+        if back.is_empty() {
+            continue;
+        }
+        tracing::warn!(
+            "{}: {} entr{} of other tools dropped from the referrers tag of {subject} by a concurrent write; putting {} back",
+            store.name(),
+            back.len(),
+            if back.len() == 1 { "y" } else { "ies" },
+            if back.len() == 1 { "it" } else { "them" }
+        );
+        let Ok(now) = store.referrers(subject).await else {
+            continue;
+        };
+        let update = ReferrersUpdate {
+            subject: subject.clone(),
+            listing: now.listing,
+            additions: back,
+        };
+        let (w, failure) = store.add_referrers(&[&update]).await;
+        if failure.is_none() && !w.tags.is_empty() {
+            restored += update.additions.len();
+        }
+    }
+    restored
 }
 
 /// Lists each subject's referrers the way a client would and confirms every artifact is there,
 /// retrying with backoff because caching registries (Quay) list new referrers late.
-pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<Verification> {
+pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Verified {
+    let mut listed: BTreeMap<Digest, Vec<Digest>> = BTreeMap::new();
     let mut results: Vec<Option<Verification>> = vec![None; convs.len()];
     let pending = |r: &Option<Verification>| !r.as_ref().is_some_and(|v| v.found);
     for attempt in 1..=attempts.max(1) {
@@ -85,6 +148,11 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
             break;
         }
         let listings = list_referrers(store, &subjects).await;
+        for (subject, l) in &listings {
+            if let Ok((ds, _)) = l {
+                listed.insert(subject.clone(), ds.iter().map(|(d, _)| d.clone()).collect());
+            }
+        }
         for (c, r) in convs.iter().zip(results.iter_mut()) {
             if let Some(listing) = listings.get(&c.subject.digest) {
                 *r = Some(verification(listing, &c.artifact.digest, attempt));
@@ -99,7 +167,7 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
             tokio::time::sleep(Duration::from_millis(250 << (attempt - 1).min(4))).await;
         }
     }
-    results
+    let results = results
         .into_iter()
         .map(|r| {
             r.unwrap_or(Verification {
@@ -110,7 +178,16 @@ pub async fn verify(store: &Store, convs: &[Conversion], attempts: u32) -> Vec<V
                 listed_type: None,
             })
         })
-        .collect()
+        .collect();
+    Verified { results, listed }
+}
+
+/// What verification found: per conversion, and per subject the digests last listed.
+pub struct Verified {
+    /// One per conversion, same order.
+    pub results: Vec<Verification>,
+    /// Per subject listed, the referrer digests of its last listing.
+    pub listed: BTreeMap<Digest, Vec<Digest>>,
 }
 
 /// Per subject, what is listed (digest and reported `artifactType`) and how.

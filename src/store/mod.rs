@@ -71,6 +71,10 @@ pub struct ReferrersWrites {
     pub changed: Vec<String>,
     /// Descriptors added to an OCI layout's `index.json`.
     pub index_entries: usize,
+    /// Per subject whose referrers tag was written, every entry the written index holds: what a
+    /// read-back must still find (another tool's entry missing from it was dropped by a
+    /// concurrent writer).
+    pub entries: Vec<(Digest, Vec<serde_json::Value>)>,
 }
 
 /// What to do with a referrers tag when referrify's entries are taken out of it.

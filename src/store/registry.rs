@@ -354,10 +354,17 @@ impl RegistryStore {
             futures_util::future::join_all(updates.iter().map(|u| self.add_to_tag(u))).await;
         let mut out = ReferrersWrites::default();
         let mut failure = None;
-        for r in results {
+        for (u, r) in updates.iter().zip(results) {
             match r {
-                Ok(Some((tag, true, _))) => out.changed.push(tag),
-                Ok(Some((tag, false, created))) => out.tags.push((tag, created)),
+                Ok(Some(TagOutcome::Changed(tag))) => out.changed.push(tag),
+                Ok(Some(TagOutcome::Written {
+                    tag,
+                    created,
+                    entries,
+                })) => {
+                    out.tags.push((tag, created));
+                    out.entries.push((u.subject.clone(), entries));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     failure.get_or_insert(e);
@@ -367,12 +374,8 @@ impl RegistryStore {
         (out, failure)
     }
 
-    /// One subject's tag write: `(tag, refused as changed, created)`, or `None` when nothing
-    /// needed writing.
-    async fn add_to_tag(
-        &self,
-        u: &ReferrersUpdate,
-    ) -> Result<Option<(String, bool, bool)>, StoreError> {
+    /// One subject's tag write, or `None` when nothing needed writing.
+    async fn add_to_tag(&self, u: &ReferrersUpdate) -> Result<Option<TagOutcome>, StoreError> {
         if !matches!(u.listing, Listing::Tag { .. }) {
             return Ok(None);
         }
@@ -402,8 +405,14 @@ impl RegistryStore {
         {
             // Another writer changed the tag since we read it, and the registry refused to let
             // us overwrite that: merged again after the read-back.
-            Err(StoreError::Changed(_)) => Ok(Some((tag, true, false))),
-            r => r.map(|()| Some((tag, false, existing.is_none()))),
+            Err(StoreError::Changed(_)) => Ok(Some(TagOutcome::Changed(tag))),
+            r => r.map(|()| {
+                Some(TagOutcome::Written {
+                    tag,
+                    created: existing.is_none(),
+                    entries: index_entries(&bytes),
+                })
+            }),
         }
     }
 
@@ -516,6 +525,26 @@ impl RegistryStore {
             referrers_api: self.api_support(),
         }
     }
+}
+
+/// What one referrers tag write did.
+enum TagOutcome {
+    /// Written; `entries`: every entry of the index written.
+    Written {
+        tag: String,
+        created: bool,
+        entries: Vec<serde_json::Value>,
+    },
+    /// Refused: another writer changed it since it was read.
+    Changed(String),
+}
+
+/// The entries of an index we wrote (bytes we made, so they parse).
+fn index_entries(bytes: &[u8]) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("manifests").and_then(|m| m.as_array()).cloned())
+        .unwrap_or_default()
 }
 
 /// The precondition of a write over a referrers tag read as `listing`: `If-Match` its `ETag`,

@@ -22,6 +22,7 @@
 
 pub mod browser;
 pub mod cli;
+pub mod fault_proxy;
 pub mod fixtures;
 mod http;
 mod proxy;
