@@ -4,6 +4,7 @@
 //! digest).
 
 use crate::model::image::Raw;
+use crate::model::reference::{is_valid_repository, is_valid_tag};
 use crate::plan::scope::Selection;
 use crate::store::registry::RegistryStore;
 use crate::store::{Catalog, Cursor, Store, StoreError, Stores, MAX_CATALOG_PAGES};
@@ -131,6 +132,14 @@ async fn walk_catalog(
                 continue;
             }
             fresh += 1;
+            if !is_valid_repository(&name) {
+                tracing::warn!(
+                    "skipping {:?} from the catalog of {}: not a valid repository name",
+                    name,
+                    catalog.host()
+                );
+                continue;
+            }
             if selection.takes_repository(&name) {
                 tx.send(Found::Repository(name))
                     .await
@@ -246,7 +255,13 @@ pub async fn images(
     };
     let tags: Vec<String> = tags
         .into_iter()
-        .filter(|t| selection.takes_tag(t))
+        .filter(|t| {
+            let valid = is_valid_tag(t);
+            if !valid {
+                tracing::warn!("skipping tag {t:?} of {}: not a valid tag", store.name());
+            }
+            valid && selection.takes_tag(t)
+        })
         .collect();
     let fetched = join_all(tags.iter().map(|t| store.read(t))).await;
     let mut out: Vec<TaggedImage> = Vec::new();

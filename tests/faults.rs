@@ -512,3 +512,41 @@ fn a_foreign_entry_dropped_by_a_concurrent_write_is_put_back() {
     assert!(digests.contains(&ours.as_str()), "{digests:?}");
     assert_eq!(digests.len(), 3, "{digests:?}");
 }
+
+/// A registry that refuses a cross-repository mount (403 `DENIED`: no pull on the source) gets
+/// the `{}` blob uploaded instead; the repository converts, and the refusal is counted.
+#[test]
+fn a_refused_mount_falls_back_to_an_upload_and_is_counted() {
+    let reg = Registry::distribution();
+    let prefix = common::unique_repo("mount");
+    let repos = [format!("{prefix}/a"), format!("{prefix}/b")];
+    for r in &repos {
+        common::push_layout_raw(&reg, &LEGACY_MULTI.dir(), r, "multi");
+    }
+    // The first repository uploads {} (POST, PUT); the second one's first POST is the mount.
+    let proxy = FaultProxy::start(
+        &reg,
+        vec![rule("POST *blobs/uploads", 1, Fault::Status(403, None)).after(1)],
+    );
+    let out = common::cli::referrify(&[
+        "migrate",
+        &proxy.addr,
+        "--repo",
+        &format!("{prefix}/"),
+        "-j",
+        "1",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let summary: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["mountsRefused"], 1, "{summary}");
+    assert_eq!(summary["converted"], 4, "{summary}");
+    let log = proxy.log();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("POST") && l.ends_with(" *")),
+        "the mount was refused: {log:#?}"
+    );
+}

@@ -485,6 +485,49 @@ fn identity_token_is_exchanged_with_a_refresh_token_grant() {
     );
 }
 
+/// A token endpoint without OAuth2 (404 for the POST, as GCR answers) gets docker's GET with the
+/// identity token as the password, and the token it answers is used.
+#[test]
+fn identity_token_falls_back_to_get_where_the_endpoint_has_no_oauth2() {
+    let f = Fake::start(|method, pq, h, _| {
+        if pq.starts_with("/token") {
+            if method == "POST" {
+                return (404, vec![], b"not found".to_vec());
+            }
+            let basic = h
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            assert!(basic.starts_with("Basic "), "{basic}");
+            return (200, vec![], br#"{"token":"from-get"}"#.to_vec());
+        }
+        if h.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer from-get") {
+            return (404, vec![], vec![]);
+        }
+        bearer_challenge(h)
+    });
+    let cfg = tempfile::tempdir().unwrap();
+    let path = cfg.path().join("config.json");
+    let config = format!(
+        r#"{{"auths":{{"{}":{{"identitytoken":"refresh-SECRET"}}}}}}"#,
+        f.addr
+    );
+    std::fs::write(&path, config).unwrap();
+    let opts = ClientOptions {
+        docker_config: Some(path),
+        ..ClientOptions::default()
+    };
+    let c = Client::new(&f.addr, &f.addr, &opts).unwrap();
+    assert!(!run(c.manifest_exists("app", &subject())).unwrap());
+    let seen = f.seen();
+    let tokens: Vec<&String> = seen.iter().filter(|s| s.contains("/token")).collect();
+    assert_eq!(tokens.len(), 2, "{seen:#?}");
+    assert!(
+        tokens[0].starts_with("POST") && tokens[1].starts_with("GET"),
+        "{seen:#?}"
+    );
+}
+
 /// Docker Hub and distribution with token auth grant the catalog only to a token for
 /// `registry:catalog:*`; pages come with `Link`.
 #[test]
@@ -694,11 +737,11 @@ fn concurrent_requests_share_one_token_per_scope() {
         }
         if pq.starts_with("/token") {
             // Each token request waits for a second one to arrive: fetches of different scopes
-            // that run at the same time meet here; one after another, none ever does (the wait
-            // then ends after 10 s and the test fails on `most`).
+            // that run at the same time meet here, however slow the machine; one after another,
+            // none ever does (the wait then gives up after 50 s and the test fails on `most`).
             let now = fl.fetch_add(1, Ordering::SeqCst) + 1;
             mo.fetch_max(now, Ordering::SeqCst);
-            for _ in 0..2000 {
+            for _ in 0..10_000 {
                 if mo.load(Ordering::SeqCst) >= 2 {
                     break;
                 }
@@ -728,7 +771,13 @@ fn concurrent_requests_share_one_token_per_scope() {
         }
         (404, vec![], b"".to_vec())
     });
-    let c = client(&f.addr, 1);
+    // A timeout above the meeting point's bound, so a slow machine cannot fail the test.
+    let opts = ClientOptions {
+        timeout: Duration::from_secs(60),
+        docker_config: Some(std::path::PathBuf::from("/nonexistent/config.json")),
+        ..ClientOptions::default()
+    };
+    let c = Client::new(&f.addr, &f.addr, &opts).unwrap();
     run(async {
         // Settle the challenge first (one 401), then go wide.
         assert!(!c.manifest_exists("r0", &subject()).await.unwrap());
@@ -910,4 +959,31 @@ fn listings_are_bounded_in_total_not_only_per_page() {
     let limit = referrify::transport::listing::MAX_TAG_LISTING_BYTES;
     assert!(e.contains(&limit.to_string()), "{e}");
     assert!(f.seen().len() < referrify::transport::listing::MAX_PAGES);
+}
+
+/// Names from a catalog go into URLs and printed commands: one that is not a repository name by
+/// distribution-spec's grammar (a command substitution, say) is skipped, never walked.
+#[test]
+fn invalid_repository_names_from_a_catalog_are_skipped() {
+    run(async {
+        use futures_util::StreamExt as _;
+        use referrify::plan::scope::Selection;
+        use referrify::walk::{repositories, Found};
+        let f = Fake::start(|_, _, _, _| {
+            (
+                200,
+                vec![],
+                br#"{"repositories":["ok/app","bad$(touch x)","UPPER/case","a/`id`","ok/two"]}"#
+                    .to_vec(),
+            )
+        });
+        let got: Vec<String> = repositories(client(&f.addr, 1), Arc::new(Selection::default()))
+            .map(|f| match f {
+                Found::Repository(r) => r,
+                Found::Failed(e) => panic!("{e}"),
+            })
+            .collect()
+            .await;
+        assert_eq!(got, ["ok/app", "ok/two"]);
+    });
 }

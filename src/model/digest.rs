@@ -92,6 +92,12 @@ impl Digest {
         Some(actual == self.encoded())
     }
 
+    /// Whether content can be checked against this digest (sha256 or sha512): content under any
+    /// other algorithm is refused, never used unchecked.
+    pub fn is_verifiable(&self) -> bool {
+        matches!(self.algorithm(), "sha256" | "sha512")
+    }
+
     /// Hashes bytes as they pass with this digest's algorithm, to check them at the end
     /// without holding them.
     pub fn verifier(&self) -> Verifier {

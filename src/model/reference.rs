@@ -248,6 +248,49 @@ fn parse_layout(rest: &str) -> Result<LayoutRef, String> {
     })
 }
 
+/// Whether `name` is a repository name by distribution-spec's grammar: lowercase path
+/// components of `[a-z0-9]` joined by `.`, `_`, `__` or runs of `-`, separated by `/`, at most
+/// 255 characters. Names from a catalog that are not are skipped (they would go into URLs and
+/// printed commands).
+pub fn is_valid_repository(name: &str) -> bool {
+    fn component(c: &str) -> bool {
+        let b = c.as_bytes();
+        let alnum = |x: &u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+        if b.is_empty() || !alnum(&b[0]) || !alnum(&b[b.len() - 1]) {
+            return false;
+        }
+        let mut i = 0;
+        while i < b.len() {
+            if alnum(&b[i]) {
+                i += 1;
+                continue;
+            }
+            let sep_start = i;
+            while i < b.len() && !alnum(&b[i]) {
+                i += 1;
+            }
+            let sep = &c[sep_start..i];
+            let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+    !name.is_empty() && name.len() <= 255 && name.split('/').all(component)
+}
+
+/// Whether `tag` is a tag by distribution-spec's grammar: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let b = tag.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b[1..]
+            .iter()
+            .all(|x| x.is_ascii_alphanumeric() || matches!(x, b'.' | b'_' | b'-'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +385,23 @@ mod tests {
         assert_eq!((l.dir.to_str().unwrap(), l.tag), ("dir.v1/sub", None));
         assert!(ImageRef::parse("oci-layout://").is_err());
         assert!(ImageRef::parse("oci-layout://d:bad tag").is_err());
+    }
+
+    #[test]
+    fn names_and_tags_follow_the_distribution_grammar() {
+        for ok in ["a", "team/app", "a.b_c__d---e/f0", "library/alpine"] {
+            assert!(is_valid_repository(ok), "{ok}");
+        }
+        for bad in [
+            "", "A", "a//b", "-a", "a-", "a$(id)", "a/`x`", "a b", "a..b", "a___b",
+        ] {
+            assert!(!is_valid_repository(bad), "{bad}");
+        }
+        for ok in ["1", "latest", "v1.2-rc_3", "_x", "sha256-abc"] {
+            assert!(is_valid_tag(ok), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a:b", "a$(id)", &"x".repeat(129)] {
+            assert!(!is_valid_tag(bad), "{bad}");
+        }
     }
 }

@@ -514,7 +514,8 @@ impl RegistryStore {
         Ok(self.client.delete_manifest(self.repo(), digest).await?)
     }
 
-    pub(super) fn name(&self) -> String {
+    /// `registry/repository`, for messages.
+    pub fn name(&self) -> String {
         self.reference.name()
     }
 

@@ -90,9 +90,11 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let bytes = read_limited(resp, MAX_MANIFEST_BYTES, &request).await?;
-        let expected = Digest::parse(reference)
-            .ok()
-            .or_else(|| header_digest.and_then(|h| Digest::parse(&h).ok()));
+        let asked = Digest::parse(reference).ok();
+        if let Some(d) = asked.as_ref().filter(|d| !d.is_verifiable()) {
+            return Err(unverifiable(request, d));
+        }
+        let expected = asked.or_else(|| header_digest.and_then(|h| Digest::parse(&h).ok()));
         if let Some(exp) = expected {
             if exp.verify(&bytes) == Some(false) {
                 return Err(RegistryError::DigestMismatch {
@@ -339,6 +341,17 @@ impl Client {
             request,
             reason: format!("referrers page with Content-Type {ct:?}"),
         }
+    }
+}
+
+/// Content asked for under a digest algorithm nobody here can check: refused.
+pub(super) fn unverifiable(request: Request, d: &Digest) -> RegistryError {
+    RegistryError::Protocol {
+        request,
+        reason: format!(
+            "digest algorithm {:?} cannot be verified; refusing its content",
+            d.algorithm()
+        ),
     }
 }
 

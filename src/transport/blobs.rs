@@ -104,6 +104,9 @@ impl Client {
     /// digest itself.
     pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<BlobBody, RegistryError> {
         let mut url = self.url(&format!("v2/{repo}/blobs/{digest}")).await;
+        if !digest.is_verifiable() {
+            return Err(super::api::unverifiable(Request::new("GET", &url), digest));
+        }
         for _ in 0..5 {
             let request = Request::new("GET", &url);
             let resp = self
