@@ -39,6 +39,15 @@ fn referrify_or_hang(args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The run's output (stdout and stderr) says `what`.
+fn says(out: &Output, what: &str) {
+    assert!(
+        explain(out).contains(what),
+        "expected {what:?} in: {}",
+        explain(out)
+    );
+}
+
 fn mkfifo(p: &Path) {
     let _ = std::fs::remove_file(p);
     let st = Command::new("mkfifo").arg(p).status().unwrap();
@@ -60,22 +69,14 @@ fn a_fifo_as_index_json_or_as_a_blob_is_refused_not_waited_on() {
     mkfifo(&dir.join("index.json"));
     let out = referrify_or_hang(&["check", &layout_ref(&dir)]);
     assert_ne!(code(&out), 0, "{}", explain(&out));
-    assert!(
-        explain(&out).contains("not a regular file"),
-        "{}",
-        explain(&out)
-    );
+    says(&out, "not a regular file");
 
     let (_t, dir) = temp_layout("buildkit-v0.32.2/legacy-multi");
     let (_, att, _) = LEGACY_MULTI.attestations[0];
     mkfifo(&blob(&dir, att));
     let out = referrify_or_hang(&["check", "--format", "json", &layout_ref(&dir)]);
     assert_ne!(code(&out), 0, "{}", explain(&out));
-    assert!(
-        explain(&out).contains("not a regular file"),
-        "{}",
-        explain(&out)
-    );
+    says(&out, "not a regular file");
 }
 
 /// An attestation manifest that cannot be read leaves its platform `listing-failed` with the
@@ -117,11 +118,7 @@ fn a_layout_whose_blobs_lead_out_of_it_is_refused_before_any_write() {
         .collect();
     let out = referrify_or_hang(&["convert", &layout_ref(&dir)]);
     assert_ne!(code(&out), 0, "{}", explain(&out));
-    assert!(
-        explain(&out).contains("symlink out of the layout"),
-        "{}",
-        explain(&out)
-    );
+    says(&out, "symlink out of the layout");
     let after: Vec<_> = std::fs::read_dir(&elsewhere)
         .unwrap()
         .flatten()
@@ -153,11 +150,7 @@ fn content_under_an_algorithm_nobody_can_check_is_refused() {
     .unwrap();
     let out = referrify_or_hang(&["check", &layout_ref(&dir)]);
     assert_ne!(code(&out), 0, "{}", explain(&out));
-    assert!(
-        explain(&out).contains("cannot be verified"),
-        "{}",
-        explain(&out)
-    );
+    says(&out, "cannot be verified");
 }
 
 /// After `convert`, an artifact blob overwritten with other bytes is not a referrer any more:
@@ -186,11 +179,7 @@ fn an_artifact_overwritten_after_convert_is_not_taken_for_discoverable() {
     );
     let out = referrify_or_hang(&["convert", &layout_ref(&dir)]);
     assert_eq!(code(&out), 1, "{}", explain(&out));
-    assert!(
-        explain(&out).contains("does not match digest"),
-        "{}",
-        explain(&out)
-    );
+    says(&out, "does not match digest");
 }
 
 /// Two runs on one layout take turns on `index.json`: a convert waits while another process

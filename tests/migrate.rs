@@ -33,13 +33,7 @@ fn referrify_env(env: &[(&str, &str)], args: &[&str]) -> Output {
 
 /// stdout as JSON lines.
 fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", explain(out)))
-        })
-        .collect()
+    common::cli::json_lines(out)
 }
 
 fn summary(out: &Output) -> Value {
