@@ -9,7 +9,7 @@ mod common;
 
 use common::cli::{code, explain, json};
 use common::fault_proxy::{hits, rule, Fault, FaultProxy, Rule};
-use common::fixtures::{AMD64, ARM64, LEGACY_MULTI};
+use common::fixtures::{AMD64, ARM64, LEGACY_MULTI, LEGACY_V02, LEGACY_V1};
 use common::Registry;
 use std::time::{Duration, Instant};
 
@@ -549,4 +549,56 @@ fn a_refused_mount_falls_back_to_an_upload_and_is_counted() {
             .any(|l| l.starts_with("POST") && l.ends_with(" *")),
         "the mount was refused: {log:#?}"
     );
+}
+
+/// Two images share a subject, so one referrers tag holds both their entries. When `undo`
+/// cannot rewrite that tag (every write fails), neither artifact is deleted: before, only the
+/// first image's was kept and the second one's was deleted while the tag still listed it.
+#[test]
+fn undo_deletes_nothing_a_tag_it_could_not_rewrite_still_lists() {
+    let reg = Registry::distribution();
+    let repo = common::unique_repo("shared-subject");
+    common::push_layout_raw(&reg, &LEGACY_V1.dir(), &repo, "v1");
+    common::push_layout_raw(&reg, &LEGACY_V02.dir(), &repo, "v02");
+    for t in ["v1", "v02"] {
+        let out = common::cli::referrify(&["convert", &reg.reference(&format!("{repo}:{t}"))]);
+        assert_eq!(code(&out), 0, "{}", explain(&out));
+    }
+    let tag = format!("sha256-{}", &AMD64[7..]);
+    let proxy = FaultProxy::start(
+        &reg,
+        vec![rule(
+            &format!("PUT *manifests/{tag}"),
+            100,
+            Fault::Status(500, None),
+        )],
+    );
+    let images: Vec<String> = ["v1", "v02"]
+        .iter()
+        .map(|t| format!("{}/{repo}:{t}", proxy.addr))
+        .collect();
+    let out = common::cli::referrify(&["undo", "--format", "json", &images[0], &images[1]]);
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    let v = json(&out);
+    for img in v["images"].as_array().unwrap() {
+        assert_eq!(img["artifactsDeleted"], serde_json::json!([]), "{img}");
+    }
+    assert_eq!(proxy.count("DELETE *manifests"), 0, "{:#?}", proxy.log());
+    let (_, _, body) = common::http_get(
+        &reg,
+        &format!("/v2/{repo}/manifests/{tag}"),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let index: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let listed = index["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{index}");
+    for m in listed {
+        let d = m["digest"].as_str().unwrap();
+        let (st, _, _) = common::http_get(
+            &reg,
+            &format!("/v2/{repo}/manifests/{d}"),
+            "application/vnd.oci.image.manifest.v1+json",
+        );
+        assert_eq!(st, 200, "the tag lists {d}, which must still exist");
+    }
 }

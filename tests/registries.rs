@@ -297,7 +297,10 @@ fn convert_end_to_end(kind: RegistryKind) {
         assert_eq!(p["discoverable"], via(kind), "{kind:?}: {p}");
         assert_eq!(p["covered"], true, "{kind:?}: {p}");
         if !kind.lists_artifact_type() {
-            assert!(p["warnings"].to_string().contains(EMPTY_CONFIG_TYPE), "{kind:?}: {p}");
+            assert!(
+                p["warnings"].to_string().contains(EMPTY_CONFIG_TYPE),
+                "{kind:?}: {p}"
+            );
         }
     }
     assert_eq!(r["summary"]["covered"], 2, "{r}");
