@@ -7,6 +7,7 @@ pub mod layout;
 mod open;
 pub mod registry;
 mod statement;
+mod tags;
 
 pub use crate::transport::error::OciErrorCode;
 pub use crate::transport::listing::{Cursor, MAX_PAGES as MAX_CATALOG_PAGES};
