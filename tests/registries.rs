@@ -301,6 +301,25 @@ fn convert_end_to_end(kind: RegistryKind) {
                 p["warnings"].to_string().contains(EMPTY_CONFIG_TYPE),
                 "{kind:?}: {p}"
             );
+            // The printed command lists without the filter, which finds nothing there.
+            let confirm = p["confirm"].as_str().unwrap();
+            assert!(!confirm.contains("--artifact-type"), "{kind:?}: {confirm}");
+        }
+        // The printed command, run as printed (credentials added), lists the artifact.
+        if !matches!(kind, RegistryKind::DistributionToken) {
+            let cmd: Vec<&str> = p["confirm"].as_str().unwrap().split_whitespace().collect();
+            assert_eq!(cmd[..2], ["oras", "discover"]);
+            let mut args = cmd[1..].to_vec();
+            args.extend(["--format", "json"]);
+            let o = oras(&args);
+            assert!(
+                o.status.success(),
+                "{kind:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            let found = oras_referrers(&v);
+            assert_eq!(found.len(), 1, "{kind:?}: {v}");
         }
     }
     assert_eq!(r["summary"]["covered"], 2, "{r}");

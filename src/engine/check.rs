@@ -194,10 +194,11 @@ async fn check_platforms(
         .zip(listings)
         .zip(checked)
         .map(|((t, l), (manifests, errors))| {
-            let confirm = commands::confirm(
+            let confirm = commands::confirm_filtered(
                 &locator,
                 &t.digest,
                 t.in_an_index.then_some(t.platform.as_str()),
+                l.warnings.is_empty(),
             );
             judge_platform(t, l, &manifests, errors, read.as_ref(), confirm)
         })

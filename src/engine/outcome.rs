@@ -225,7 +225,7 @@ fn attestation(
 ) -> AttestationReport {
     let (state, reason) = state(item, v.as_ref(), dry_run, exec_error);
     let own = c.artifact_type();
-    let warnings = v
+    let warnings: Vec<String> = v
         .as_ref()
         .and_then(|v| {
             v.listed_type
@@ -259,7 +259,12 @@ fn attestation(
         referrers_tag: (item.via == Via::Tag).then(|| fallback_tag(&c.subject.digest)),
         verified: v.map(|v| v.found),
         reason,
-        confirm: commands::confirm(&store.locator(), &c.subject.digest, Some(&c.platform)),
+        confirm: commands::confirm_filtered(
+            &store.locator(),
+            &c.subject.digest,
+            Some(&c.platform),
+            warnings.is_empty(),
+        ),
         warnings,
     }
 }

@@ -9,6 +9,22 @@ use crate::model::reference::Locator;
 /// The `oras discover` command that lists the attestation referrers of `subject` (`platform`:
 /// its platform inside the image index, when it has one).
 pub fn confirm(at: &Locator, subject: &Digest, platform: Option<&str>) -> String {
+    confirm_filtered(at, subject, platform, true)
+}
+
+/// [`confirm`], with the `--artifact-type` filter only when `filter`: where the registry lists
+/// referrers under another type (go-containerregistry's registry), the filter finds nothing.
+pub fn confirm_filtered(
+    at: &Locator,
+    subject: &Digest,
+    platform: Option<&str>,
+    filter: bool,
+) -> String {
+    let by_type = if filter {
+        format!(" --artifact-type {}", media::ATTESTATION_ARTIFACT_TYPE)
+    } else {
+        String::new()
+    };
     match at {
         Locator::Registry {
             reference,
@@ -21,8 +37,7 @@ pub fn confirm(at: &Locator, subject: &Digest, platform: Option<&str>) -> String
                 _ => "",
             };
             format!(
-                "oras discover{plain}{spec} --artifact-type {} {}",
-                media::ATTESTATION_ARTIFACT_TYPE,
+                "oras discover{plain}{spec}{by_type} {}",
                 quote(&reference.with_digest(subject))
             )
         }
@@ -42,10 +57,7 @@ pub fn confirm(at: &Locator, subject: &Digest, platform: Option<&str>) -> String
                 }
                 _ => quote(&format!("{dir}@{subject}")),
             };
-            format!(
-                "oras discover --oci-layout --artifact-type {} {image}",
-                media::ATTESTATION_ARTIFACT_TYPE
-            )
+            format!("oras discover --oci-layout{by_type} {image}")
         }
     }
 }

@@ -453,6 +453,14 @@ fn migrate_totals(o: &mut String, s: &MigrateSummary) {
         if s.dry_run { "to create" } else { "created" },
         s.tags_updated
     );
+    if s.mounts_refused > 0 {
+        let _ = writeln!(
+            o,
+            "{} blob mount{} refused by the registry; uploaded instead",
+            s.mounts_refused,
+            plural(s.mounts_refused)
+        );
+    }
     if let Some(e) = &s.catalog_error {
         let _ = writeln!(o, "catalog: {}", sanitize(e));
     }
