@@ -108,6 +108,9 @@ td.preds { font-size: 12.5px; }
 .badge { display: inline-block; white-space: nowrap; font-size: 12px; font-weight: 600; padding: 1px 8px; border-radius: 999px; color: var(--c); background: color-mix(in srgb, var(--c) 12%, transparent); border: 1px solid color-mix(in srgb, var(--c) 40%, transparent); }
 .reasons { margin: 0 0 4px; padding: 0; list-style: none; }
 .reasons li { margin: 0 0 2px; overflow-wrap: anywhere; }
+.warnings { margin: 0 0 4px; padding: 0; list-style: none; color: var(--muted); }
+.warnings li { margin: 0 0 2px; overflow-wrap: anywhere; }
+.warnings li::before { content: "warning: "; font-weight: 600; }
 .cmd { display: flex; align-items: center; gap: 8px; margin: 3px 0; }
 .cmd-label { flex: none; width: 7.5ch; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: 0.05em; }
 .cmd.fix .cmd-label { color: var(--ok); font-weight: 700; }

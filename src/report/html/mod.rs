@@ -170,6 +170,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn warnings_are_shown_escaped() {
+        let mut p = platform(PlatformState::DiscoverableApi, "linux/amd64");
+        p.warnings = vec!["listed as <b>x</b>".into()];
+        let mut repo = report("w");
+        repo.repositories[0].images[0].platforms = vec![p];
+        let page = render(&repo);
+        assert!(
+            page.contains(r#"<ul class="warnings"><li>listed as &lt;b&gt;x&lt;/b&gt;</li></ul>"#)
+        );
+    }
+
+    #[test]
     fn escape_neutralises_markup_and_reordering_characters() {
         assert_eq!(escape("<a>&\"'"), "&lt;a&gt;&amp;&quot;&#39;");
         assert_eq!(escape("x\u{202e}y\r"), "x\\u{202e}y\\u{d}");

@@ -132,10 +132,12 @@ fn predicates_cell(out: &mut String, types: &[String]) {
 fn details_cell(out: &mut String, p: &PlatformReport) {
     out.push_str(r#"<td class="details">"#);
     if p.covered && p.reasons.is_empty() {
+        warnings(out, &p.warnings);
         out.push_str(r#"<details><summary>confirm</summary>"#);
         command(out, "confirm", &p.confirm);
         out.push_str("</details>");
     } else {
+        warnings(out, &p.warnings);
         if !p.reasons.is_empty() {
             out.push_str(r#"<ul class="reasons">"#);
             for reason in &p.reasons {
@@ -149,6 +151,19 @@ fn details_cell(out: &mut String, p: &PlatformReport) {
         command(out, "confirm", &p.confirm);
     }
     out.push_str("</td>");
+}
+
+/// What a person should know although the platform may be covered (a referrer listed under
+/// another `artifactType`, say).
+fn warnings(out: &mut String, warnings: &[String]) {
+    if warnings.is_empty() {
+        return;
+    }
+    out.push_str(r#"<ul class="warnings">"#);
+    for w in warnings {
+        let _ = write!(out, "<li>{}</li>", escape(w));
+    }
+    out.push_str("</ul>");
 }
 
 /// A digest cell: the first 12 hex characters, the full digest in `title`.
