@@ -84,12 +84,12 @@ impl Digest {
 
     /// Whether `bytes` hash to this digest. `None` when the algorithm is not one we can compute.
     pub fn verify(&self, bytes: &[u8]) -> Option<bool> {
-        let actual = match self.algorithm() {
-            "sha256" => hex::encode(Sha256::digest(bytes)),
-            "sha512" => hex::encode(Sha512::digest(bytes)),
-            _ => return None,
-        };
-        Some(actual == self.encoded())
+        if !self.is_verifiable() {
+            return None;
+        }
+        let mut v = self.verifier();
+        v.update(bytes);
+        Some(v.finish().is_ok())
     }
 
     /// Whether content can be checked against this digest (sha256 or sha512): content under any

@@ -8,7 +8,8 @@ use std::io::{Read as _, Write as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-fn err(path: &Path, message: impl Into<String>) -> StoreError {
+/// A failure on a layout file, said in words.
+pub(super) fn err(path: &Path, message: impl Into<String>) -> StoreError {
     StoreError::Layout {
         path: path.display().to_string(),
         message: message.into(),
@@ -16,7 +17,8 @@ fn err(path: &Path, message: impl Into<String>) -> StoreError {
     }
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> StoreError {
+/// An I/O failure on a layout file, its cause kept.
+pub(super) fn io_err(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Layout {
         path: path.display().to_string(),
         message: e.to_string(),

@@ -12,7 +12,7 @@ use crate::model::reference::{LayoutRef, Locator};
 use crate::model::referrers::{Listing, ReferrersUpdate};
 use crate::model::{jsonspan, media};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// `index.json` is small in practice; this bounds a hostile one.
@@ -39,7 +39,7 @@ impl LayoutStore {
     pub fn open(reference: LayoutRef) -> Result<LayoutStore, StoreError> {
         let marker = reference.dir.join("oci-layout");
         if !marker.is_file() {
-            return Err(Self::err(
+            return Err(files::err(
                 &reference.dir,
                 "not an OCI image layout (no oci-layout file)",
             ));
@@ -55,14 +55,6 @@ impl LayoutStore {
         Ok(s)
     }
 
-    fn err(path: &Path, message: impl Into<String>) -> StoreError {
-        StoreError::Layout {
-            path: path.display().to_string(),
-            message: message.into(),
-            source: None,
-        }
-    }
-
     fn index_path(&self) -> PathBuf {
         self.reference.dir.join("index.json")
     }
@@ -76,7 +68,7 @@ impl LayoutStore {
     fn index_json(&self) -> Result<IndexView, StoreError> {
         let bytes = self.read_index_bytes()?;
         Document::parse_index(&bytes, Some(media::OCI_INDEX))
-            .map_err(|e| Self::err(&self.index_path(), e.to_string()))
+            .map_err(|e| files::err(&self.index_path(), e.to_string()))
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -140,7 +132,7 @@ impl LayoutStore {
                                 .unwrap_or_else(|| m.digest.to_string())
                         })
                         .collect();
-                    return Err(Self::err(
+                    return Err(files::err(
                         &self.index_path(),
                         format!(
                             "holds {} images ({}); name one with :TAG or @DIGEST",
@@ -325,7 +317,7 @@ impl LayoutStore {
         bytes: &[u8],
     ) -> Result<BlobPut, StoreError> {
         if digest.verify(bytes) != Some(true) {
-            return Err(Self::err(
+            return Err(files::err(
                 &self.blob_path(digest),
                 "refusing to write bytes that do not match their digest",
             ));
@@ -379,7 +371,7 @@ impl LayoutStore {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
-            .map_err(|e| Self::err(&p, e.to_string()))?;
+            .map_err(|e| files::err(&p, e.to_string()))?;
         let present: BTreeSet<String> = index
             .manifests
             .iter()
@@ -397,7 +389,7 @@ impl LayoutStore {
             return Ok(0);
         }
         let out = jsonspan::append_to_member(&bytes, "manifests", &new)
-            .map_err(|e| Self::err(&p, e.to_string()))?;
+            .map_err(|e| files::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
         Ok(new.len())
     }
@@ -414,7 +406,7 @@ impl LayoutStore {
         let p = self.index_path();
         let bytes = self.read_index_bytes()?;
         let index = Document::parse_index(&bytes, Some(media::OCI_INDEX))
-            .map_err(|e| Self::err(&p, e.to_string()))?;
+            .map_err(|e| files::err(&p, e.to_string()))?;
         let updates: Vec<crate::model::rewrite::EntryUpdate> = index
             .manifests
             .iter()
@@ -431,7 +423,7 @@ impl LayoutStore {
             return Ok(Vec::new());
         }
         let out = crate::model::rewrite::rewrite_index(&bytes, &updates)
-            .map_err(|e| Self::err(&p, e.to_string()))?;
+            .map_err(|e| files::err(&p, e.to_string()))?;
         write_atomic(&p, &out)?;
         Ok(updates
             .iter()

@@ -2,7 +2,7 @@
 //! on a blocking thread fed a few chunks at a time, and the digest is checked as the bytes pass,
 //! so memory per statement stays a small buffer however large the predicate is.
 
-use super::StoreError;
+use super::{files, StoreError};
 use crate::model::digest::Digest;
 use crate::model::statement::{ReadError, Statement, StatementError};
 use crate::transport::error::RegistryError;
@@ -122,43 +122,37 @@ impl Read for ChannelReader {
 
 /// Reads a statement from a layout blob file, at most `limit` bytes, checking `digest`.
 pub(super) async fn from_file(path: &Path, digest: &Digest, limit: usize) -> StatementRead {
-    let path = path.to_path_buf();
+    // Opening never blocks (a FIFO is refused here); the reading and parsing do.
+    let file = files::open_regular(path)?;
     let verifier = digest.verifier();
-    let err = |message: String, source: Option<std::io::Error>| StoreError::Layout {
-        path: path.display().to_string(),
-        message,
-        source,
-    };
-    let read = {
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || -> Result<_, std::io::Error> {
-            let file = super::files::open_regular(&path).map_err(std::io::Error::other)?;
-            let mut r = Hashing {
-                inner: file.take(limit as u64 + 1),
-                hash: verifier,
-                total: 0,
-            };
-            let parsed = Statement::read(&mut r);
-            Ok((parsed, r.total, r.hash.finish()))
-        })
-        .await
-    };
+    let read = tokio::task::spawn_blocking(move || {
+        let mut r = Hashing {
+            inner: file.take(limit as u64 + 1),
+            hash: verifier,
+            total: 0,
+        };
+        let parsed = Statement::read(&mut r);
+        (parsed, r.total, r.hash.finish())
+    })
+    .await;
     let (parsed, total, matches) = match read {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return Err(err(e.to_string(), Some(e))),
-        Err(e) => return Err(err(format!("internal: {e}"), None)),
+        Ok(x) => x,
+        Err(e) => return Err(files::err(path, format!("internal: {e}"))),
     };
     if total > limit {
-        return Err(err(format!("larger than the {limit}-byte limit"), None));
+        return Err(files::err(
+            path,
+            format!("larger than the {limit}-byte limit"),
+        ));
     }
     match (parsed, matches) {
         (Ok(s), Ok(())) => Ok(Ok(s)),
-        (Ok(_), Err(actual)) => Err(err(
+        (Ok(_), Err(actual)) => Err(files::err(
+            path,
             format!("content does not match digest {digest} (it hashes to {actual})"),
-            None,
         )),
         (Err(ReadError::Statement(e)), _) => Ok(Err(e)),
-        (Err(ReadError::Io(e)), _) => Err(err(e.to_string(), Some(e))),
+        (Err(ReadError::Io(e)), _) => Err(files::io_err(path, e)),
     }
 }
 
