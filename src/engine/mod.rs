@@ -2,6 +2,7 @@
 //! → execute → verify → repair, returning a typed outcome per image. It decides nothing itself
 //! (`plan` does) and prints nothing (`report` renders the outcomes).
 
+pub mod attach;
 pub mod check;
 pub mod execute;
 pub mod load;
@@ -11,6 +12,8 @@ pub mod undo;
 pub mod verify;
 
 pub use outcome::{failed, not_an_index};
+
+use outcome::Head;
 
 use crate::model::digest::Digest;
 use crate::model::image::{LoadedImage, Problem};
@@ -112,24 +115,37 @@ pub async fn convert(
     observer: &dyn Observer,
 ) -> Vec<ImageReport> {
     let mut batch = Batch::of(inputs);
-    let read_at = Instant::now();
-    let observed = match observe::observe(store, &batch.convs).await {
-        Ok(o) => o,
-        Err(e) => return outcome::all_failed(inputs, format!("reading the target state: {e}")),
-    };
-    batch.add_problems(&observed.problems);
+    let heads: Vec<Head> = inputs.iter().map(Head::of).collect();
     let rewrite = match inputs {
         [one] if opts.rewrite => Some(&one.image),
         _ => None,
-    };
-    let plan = match writes::plan(&batch.convs, &observed.state, rewrite) {
-        Ok(p) => p,
-        Err(e) => return outcome::all_failed(inputs, e.to_string()),
     };
     let tags: &[String] = match inputs {
         [one] => &one.tags,
         _ => &[],
     };
+    match run_batch(store, &mut batch, rewrite, tags, opts, observer).await {
+        Ok((plan, run)) => outcome::reports(store, &heads, &batch, &plan, &run, opts),
+        Err(e) => outcome::all_failed(&heads, e),
+    }
+}
+
+/// Observes, plans, executes and verifies a batch's conversions. `Err`: nothing could be
+/// planned (the target state could not be read, or the plan failed).
+async fn run_batch(
+    store: &Store,
+    batch: &mut Batch,
+    rewrite: Option<&LoadedImage>,
+    tags: &[String],
+    opts: Options,
+    observer: &dyn Observer,
+) -> Result<(ImagePlan, Run), String> {
+    let read_at = Instant::now();
+    let observed = observe::observe(store, &batch.convs)
+        .await
+        .map_err(|e| format!("reading the target state: {e}"))?;
+    batch.add_problems(&observed.problems);
+    let plan = writes::plan(&batch.convs, &observed.state, rewrite).map_err(|e| e.to_string())?;
     let run = if opts.dry_run {
         drop(observed.gate);
         Run {
@@ -150,7 +166,7 @@ pub async fn convert(
             verifications,
         }
     };
-    outcome::reports(store, inputs, &batch, &plan, &run, opts)
+    Ok((plan, run))
 }
 
 /// Verifies the conversions the plan changed (the others were just read fresh), after waiting

@@ -41,32 +41,50 @@ pub fn not_an_index(text: &str, digest: Digest) -> ImageReport {
     }
 }
 
-/// The outcome of an image whose batch failed before anything was written.
-fn started(input: &Input) -> ImageReport {
-    let img = &input.image;
-    ImageReport {
-        digest: Some(img.index.digest.clone()),
-        error: None,
-        skipped: img
-            .entries
-            .skipped
-            .iter()
-            .map(|s| Problem {
-                digest: s.digest.clone(),
-                message: s.reason.clone(),
-            })
-            .collect(),
-        ..failed(&input.text, String::new())
+/// What a report says of the image before its conversions: how it was named, its digest, and the
+/// index entries it skipped. Images and single artifacts (serve's artifact pushes) both have one.
+pub(super) struct Head<'a> {
+    pub(super) text: &'a str,
+    pub(super) digest: &'a Digest,
+    pub(super) skipped: Vec<Problem>,
+}
+
+impl<'a> Head<'a> {
+    pub(super) fn of(input: &'a Input) -> Head<'a> {
+        let img = &input.image;
+        Head {
+            text: &input.text,
+            digest: &img.index.digest,
+            skipped: img
+                .entries
+                .skipped
+                .iter()
+                .map(|s| Problem {
+                    digest: s.digest.clone(),
+                    message: s.reason.clone(),
+                })
+                .collect(),
+        }
     }
 }
 
-pub(super) fn all_failed(inputs: &[Input], error: String) -> Vec<ImageReport> {
-    inputs
+/// The outcome of an image whose batch failed before anything was written.
+fn started(head: &Head) -> ImageReport {
+    ImageReport {
+        digest: Some(head.digest.clone()),
+        error: None,
+        skipped: head.skipped.clone(),
+        ..failed(head.text, String::new())
+    }
+}
+
+pub(super) fn all_failed(heads: &[Head], error: String) -> Vec<ImageReport> {
+    heads
         .iter()
-        .map(|i| ImageReport {
+        .map(|h| ImageReport {
             status: ImageStatus::Failed,
             error: Some(error.clone()),
-            ..started(i)
+            ..started(h)
         })
         .collect()
 }
@@ -81,7 +99,7 @@ struct Credited {
 
 pub(super) fn reports(
     store: &Store,
-    inputs: &[Input],
+    heads: &[Head],
     batch: &Batch,
     plan: &ImagePlan,
     run: &Run,
@@ -89,10 +107,10 @@ pub(super) fn reports(
 ) -> Vec<ImageReport> {
     let pushed: BTreeSet<&Digest> = run.outcome.pushed.iter().collect();
     let mut credited = Credited::default();
-    let mut out = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
+    let mut out = Vec::with_capacity(heads.len());
+    for (i, head) in heads.iter().enumerate() {
         let idx = &batch.of_image[i];
-        let mut rep = started(input);
+        let mut rep = started(head);
         for &k in idx {
             let v = run.verifications.as_ref().and_then(|vs| vs[k].clone());
             rep.attestations.push(attestation(

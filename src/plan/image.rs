@@ -3,7 +3,7 @@
 use super::artifact::{self, Artifact};
 use crate::model::attestation;
 use crate::model::digest::Digest;
-use crate::model::document::Descriptor;
+use crate::model::document::{Descriptor, ManifestView};
 use crate::model::image::{LoadedImage, Problem};
 use crate::model::media;
 use crate::model::referrers;
@@ -113,4 +113,30 @@ pub fn conversions(img: &LoadedImage) -> (Vec<Conversion>, Vec<Problem>) {
         });
     }
     (out, problems)
+}
+
+/// The conversion of an artifact manifest already pushed with a `subject` (BuildKit v0.32's
+/// artifacts, `oras attach`): nothing to build, only to list under its subject. `None`: the
+/// manifest has no subject. `raw_bytes` are the manifest's bytes as stored.
+pub fn existing_artifact(raw_bytes: &[u8], view: &ManifestView) -> Option<Conversion> {
+    let subject = view.subject.clone()?;
+    let art = Artifact::from_bytes(raw_bytes.to_vec());
+    let predicate_types = attestation::annotated_predicate_types(view)
+        .into_iter()
+        .map(|t| t.unwrap_or_else(|| "unknown".into()))
+        .collect();
+    Some(Conversion {
+        platform: subject
+            .platform
+            .as_ref()
+            .map(|p| p.display())
+            .unwrap_or_else(|| "unknown".into()),
+        subject,
+        source: art.digest.clone(),
+        source_position: 0,
+        descriptor: referrers::referrer_descriptor(raw_bytes, view),
+        artifact: art,
+        created: false,
+        predicate_types,
+    })
 }
