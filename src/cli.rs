@@ -72,6 +72,11 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Take back what convert/migrate added: their referrers-tag entries and artifact manifests.
     Undo(UndoArgs),
+    /// Receive registry push notifications and make each pushed image's attestations
+    /// discoverable as it arrives (docs/serve.md).
+    Serve(ServeArgs),
+    /// Poll a registry that cannot notify: convert the images behind new and moved tags.
+    Watch(WatchArgs),
 }
 
 /// Images to work on.
@@ -202,4 +207,66 @@ pub struct UndoArgs {
     /// points to exactly referrify's rewrite of that index.
     #[arg(long, value_name = "DIGEST")]
     pub restore_index: Option<String>,
+}
+
+/// `referrify serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback unless told otherwise).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// A registry this receiver acts on (repeatable); events naming any other host are refused.
+    #[arg(long = "registry", value_name = "HOST[:PORT]", required = true)]
+    pub registries: Vec<String>,
+    /// File holding the bearer token senders must present.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_env")]
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding the bearer token.
+    #[arg(long, value_name = "NAME", default_value = "REFERRIFY_SERVE_TOKEN")]
+    pub token_env: String,
+    /// Directory of the on-disk event journal (one per replica).
+    #[arg(long, value_name = "DIR", default_value = "referrify-journal")]
+    pub journal: PathBuf,
+    /// Images waiting at most; beyond that, senders get 503 with Retry-After.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub queue: usize,
+    /// Images worked on at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub workers: usize,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub max_body: usize,
+    /// Attempts per image before giving up (failures wait 1 s, 2 s, 4 s, … up to 60 s).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub attempts: u32,
+    /// Skip listing referrers after the writes.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+/// `referrify watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The registry: HOST[:PORT].
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// Which repositories and tags.
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// File recording the tags seen and their digests (created if missing).
+    #[arg(long, value_name = "FILE")]
+    pub state: PathBuf,
+    /// Seconds between cycles.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub interval: u64,
+    /// Tags read again every cycle because they move (a regular expression; other tags are
+    /// read once, when they first appear).
+    #[arg(long, default_value = "^latest$", value_name = "REGEX")]
+    pub recheck_tags: String,
+    /// Run one cycle and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Skip listing referrers after the writes.
+    #[arg(long)]
+    pub no_verify: bool,
 }

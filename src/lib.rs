@@ -13,6 +13,7 @@ pub mod exit;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod serve;
 pub mod state;
 pub mod stop;
 pub mod store;

@@ -22,9 +22,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("walk", &["model", "plan", "store", "stop"]),
     ("engine", &["model", "plan", "store", "report"]),
     (
+        "serve",
+        &["model", "plan", "engine", "walk", "store", "report", "stop"],
+    ),
+    (
         "commands",
         &[
             "cli", "exit", "model", "plan", "engine", "walk", "store", "report", "state", "stop",
+            "serve",
         ],
     ),
 ];

@@ -4,7 +4,9 @@
 pub mod check;
 pub mod convert;
 pub mod migrate;
+pub mod serve;
 pub mod undo;
+pub mod watch;
 
 use crate::cli::{Cli, Command, Global, Targets};
 use crate::exit::Exit;
@@ -89,6 +91,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), !a.dry_run);
             return undo::run(&ctx, a, out).await;
         }
+        Command::Serve(a) => return serve::run(&Context::new(cli.global.clone(), true), a).await,
+        Command::Watch(a) => {
+            return watch::run(&Context::new(cli.global.clone(), true), a, out).await
+        }
     };
     let refs = match collect(targets) {
         Ok(r) => r,
@@ -103,7 +109,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), false);
             check::run(&ctx, a, refs, out).await
         }
-        Command::Migrate(_) | Command::Undo(_) => Exit::Usage,
+        Command::Migrate(_) | Command::Undo(_) | Command::Serve(_) | Command::Watch(_) => {
+            Exit::Usage
+        }
     }
 }
 
