@@ -7,6 +7,7 @@ use super::queue::{Key, Work};
 use super::Shared;
 use crate::engine::load::{load_raw, Depth, Loaded};
 use crate::engine::{self, attach, Input, Options};
+use crate::plan::image::conversions;
 use crate::report::progress::Silent;
 use crate::report::{ImageReport, ImageStatus};
 use crate::store::{Store, Stores};
@@ -121,6 +122,11 @@ async fn one(shared: &Shared, stores: &Stores, work: &Work) -> Attempt {
     };
     let report = match load_raw(&store, raw, Depth::Attestations).await {
         Ok(Loaded::Index(image)) => {
+            // The registry notifies the artifacts we are about to push before the engine
+            // returns: remember them first, so those events are known as our own.
+            for c in conversions(&image).0 {
+                shared.recent.insert(c.artifact.digest);
+            }
             let input = Input {
                 text,
                 image,
@@ -131,6 +137,9 @@ async fn one(shared: &Shared, stores: &Stores, work: &Work) -> Attempt {
                 .pop()
         }
         Ok(Loaded::Manifest(raw, view)) => {
+            if view.subject.is_some() {
+                shared.recent.insert(raw.digest.clone());
+            }
             attach::make_discoverable(&store, &text, &raw, &view, opts, &Silent).await
         }
         Err(err) => return Attempt::Failed(format!("reading {text}: {err}")),

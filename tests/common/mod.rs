@@ -131,6 +131,13 @@ impl Registry {
         Registry::spawn_distribution(RegistryKind::Distribution, dir, String::new(), None)
     }
 
+    /// [`Registry::distribution`] with `extra` appended to its config (e.g. a `notifications:`
+    /// section, test-registries.md §4.9).
+    pub fn distribution_with_config(extra: &str) -> Registry {
+        let dir = tempdir("distribution");
+        Registry::spawn_distribution(RegistryKind::Distribution, dir, extra.to_string(), None)
+    }
+
     /// Like [`Registry::distribution`] with `auth: htpasswd` (bcrypt): anonymous requests get
     /// `401` + `WWW-Authenticate: Basic realm="referrify-test"`.
     pub fn distribution_with_htpasswd(user: &str, pass: &str) -> Registry {
@@ -843,7 +850,7 @@ pub fn docker_vintage_layout() -> (tempfile::TempDir, std::path::PathBuf, String
 }
 
 /// Sends a blob into the upload session a `202` answer opened (its `Location`), in one `PUT`.
-fn finish_upload(reg: &Registry, session: &HeaderMap, digest: &str, body: &[u8]) {
+pub fn finish_upload(reg: &Registry, session: &HeaderMap, digest: &str, body: &[u8]) {
     let loc = session
         .get("location")
         .unwrap()
