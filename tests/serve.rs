@@ -15,6 +15,8 @@ use std::time::Duration;
 /// Hang guard for waits (never reached by a working receiver).
 const LIMIT: Duration = Duration::from_secs(300);
 
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
 fn discovered(reg_addr: &str, repo: &str, subject: &str) -> Vec<String> {
     common::oras_referrer_digests(&common::oras_discover(
         &format!("{reg_addr}/{repo}@{subject}"),
@@ -298,4 +300,111 @@ fn forward(port: u16, to: &str) -> tokio::runtime::Runtime {
         }
     });
     rt
+}
+
+/// Two replicas behind one Service: events for two images of one subject go to different
+/// processes; a proxy holds both referrers-tag writes until both replicas have read the tag
+/// (twice each), so without the engine's read-back one entry would be lost every time.
+#[test]
+fn two_replicas_never_lose_each_others_entries() {
+    use common::fault_proxy::{rule, Fault, FaultProxy};
+    let reg = Registry::distribution();
+    let repo = "replicas/app";
+    common::push_layout_raw(&reg, &fixtures::LEGACY_V1.dir(), repo, "v1");
+    common::push_layout_raw(&reg, &fixtures::LEGACY_V02.dir(), repo, "v02");
+    let tag = format!("sha256-{}", &AMD64[7..]);
+    let both_read = Fault::WaitFor(format!("GET *manifests/{tag}"), 4);
+    let proxy = FaultProxy::start(
+        &reg,
+        vec![rule(&format!("PUT *manifests/{tag}"), 2, both_read)],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Serve::start(free_port(), &[&proxy.addr], &tmp.path().join("a"), &[]);
+    let b = Serve::start(free_port(), &[&proxy.addr], &tmp.path().join("b"), &[]);
+    let ev = |t: &str| format!(r#"{{"repository":"{repo}","tag":"{t}"}}"#);
+    assert_eq!(a.post(ev("v1").as_bytes(), Some(TOKEN)).0, 202);
+    assert_eq!(b.post(ev("v02").as_bytes(), Some(TOKEN)).0, 202);
+    for s in [&a, &b] {
+        s.wait("the replica's image done", LIMIT, |s| {
+            s.metric("processed_total") >= 1.0
+        });
+    }
+    let mut want = artifacts(fixtures::LEGACY_V1);
+    want.extend(artifacts(fixtures::LEGACY_V02));
+    want.sort();
+    let mut got = discovered(&reg.addr, repo, AMD64);
+    got.sort();
+    assert_eq!(got, want, "A:\n{}\nB:\n{}", a.log(), b.log());
+    let remerged = [&a, &b]
+        .iter()
+        .filter(|s| s.log().contains("merging again"))
+        .count();
+    assert_eq!(
+        remerged, 1,
+        "exactly the replica whose write was overwritten merged again"
+    );
+}
+
+/// 200 image pushes notified by distribution; serve is killed (-9) mid-burst and started again
+/// on the same journal and port (distribution redelivers what it could not deliver). Every image
+/// ends discoverable, none is converted twice, and the registry's tags and digests equal those
+/// of one `migrate` run over the same images on a second registry.
+#[test]
+fn burst_of_200_with_kill9_ends_like_one_migrate() {
+    const N: usize = 200;
+    let port = free_port();
+    let reg = Registry::distribution_with_config(&notifications(port));
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = tmp.path().join("journal");
+    let mut serve = Serve::start(port, &[&reg.backend_addr], &journal, &[]);
+    let repos: Vec<String> = (0..N).map(|i| format!("burst/r{i:03}")).collect();
+    let first = std::thread::scope(|s| {
+        s.spawn(|| common::seed_many(&reg, fixtures::LEGACY_V1, &repos, "1"));
+        serve.wait("a first part converted", LIMIT, |s| {
+            s.metric("conversions_total") >= 20.0
+        });
+        serve.kill9();
+        let reports = serve.reports();
+        serve = Serve::start(port, &[&reg.backend_addr], &journal, &[]);
+        reports
+    });
+    let tag = format!("sha256-{}", &AMD64[7..]);
+    let deadline = std::time::Instant::now() + LIMIT;
+    for r in &repos {
+        while common::http_get(&reg, &format!("/v2/{r}/manifests/{tag}"), OCI_INDEX).0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{r} never converted:\n{}",
+                serve.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    serve.wait("the queue drained", LIMIT, |s| {
+        s.metric("queue_depth") == 0.0
+    });
+    // None converted twice: across both processes, at most one `done` report per image.
+    let mut done: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in first.iter().chain(serve.reports().iter()) {
+        if r["status"] == "done" && r["reference"].as_str().unwrap().contains("burst/") {
+            *done
+                .entry(r["reference"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert!(done.values().all(|&n| n == 1), "{done:?}");
+    assert!(
+        !first.is_empty() && first.len() < N,
+        "the kill came mid-burst: {}",
+        first.len()
+    );
+    // The same images, migrated once on a second registry: the same tags and digests.
+    let reg2 = Registry::distribution();
+    common::seed_many(&reg2, fixtures::LEGACY_V1, &repos, "1");
+    let out = common::cli::referrify(&["migrate", &reg2.addr, "--repo", "burst/"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::cli::explain(&out));
+    assert_eq!(
+        common::snapshot(&reg, "burst/"),
+        common::snapshot(&reg2, "burst/")
+    );
 }
