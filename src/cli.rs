@@ -227,7 +227,7 @@ pub struct ServeArgs {
     /// Directory of the on-disk event journal (one per replica).
     #[arg(long, value_name = "DIR", default_value = "referrify-journal")]
     pub journal: PathBuf,
-    /// Images waiting at most; beyond that, senders get 503 with Retry-After.
+    /// Images queued (waiting or in work) at most; beyond that, senders get 503 with Retry-After.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub queue: usize,
     /// Images worked on at once.

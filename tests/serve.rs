@@ -408,3 +408,47 @@ fn burst_of_200_with_kill9_ends_like_one_migrate() {
         common::snapshot(&reg2, "burst/")
     );
 }
+
+/// A full queue answers 503 with `Retry-After` (nothing journaled); SIGTERM stops the receiver
+/// with the unfinished work kept in the journal, and the next start replays it.
+#[test]
+fn full_queue_answers_503_and_sigterm_keeps_the_journal() {
+    let down = format!("127.0.0.1:{}", free_port());
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = tmp.path().join("journal");
+    let args = [
+        "--queue",
+        "1",
+        "--workers",
+        "1",
+        "--retries",
+        "1",
+        "--attempts",
+        "100",
+    ];
+    let mut serve = Serve::start(free_port(), &[&down], &journal, &args);
+    let d = fixtures::LEGACY_V1.index;
+    let ev = |r: &str| format!(r#"{{"repository":"{r}","digest":"{d}"}}"#);
+    assert_eq!(serve.post(ev("a").as_bytes(), Some(TOKEN)).0, 202);
+    // The queue holds one image (waiting or in work): another one is refused, not journaled.
+    let (st, h, _) = serve.post(ev("b").as_bytes(), Some(TOKEN));
+    assert_eq!(st, 503);
+    assert_eq!(h.get("retry-after").unwrap(), "5");
+    // A duplicate of the queued image coalesces: it takes no room.
+    assert_eq!(serve.post(ev("a").as_bytes(), Some(TOKEN)).0, 202);
+    serve.terminate();
+    assert!(
+        serve.log().contains("left in the journal"),
+        "{}",
+        serve.log()
+    );
+    let again = Serve::start(free_port(), &[&down], &journal, &args);
+    again.wait("replayed events queued", LIMIT, |s| {
+        s.metric("queue_depth") >= 1.0
+    });
+    assert!(
+        again.log().contains("replaying 2 unfinished events"),
+        "{}",
+        again.log()
+    );
+}

@@ -89,7 +89,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, EventError> {
     if obj.get("type").and_then(Value::as_str) == Some("PUSH_ARTIFACT") {
         return harbor(v.get("event_data").unwrap_or(&Value::Null));
     }
-    if matches!(obj.get("type").and_then(Value::as_str), Some(_)) {
+    if obj.get("type").and_then(Value::as_str).is_some() {
         // Harbor's other event types (PULL_ARTIFACT, DELETE_ARTIFACT, SCANNING_…).
         return Ok(Parsed {
             events: Vec::new(),

@@ -45,7 +45,7 @@ pub struct Queue {
 }
 
 impl Queue {
-    /// An empty queue of at most `cap` images waiting.
+    /// An empty queue of at most `cap` images (waiting or being worked on).
     pub fn new(cap: usize) -> Queue {
         Queue {
             cap: cap.max(1),
@@ -66,7 +66,7 @@ impl Queue {
             .iter()
             .filter(|k| !q.waiting.contains_key(*k) && !coalesces_running(&q, k))
             .count();
-        new == 0 || q.waiting.len() + new <= self.cap
+        new == 0 || q.waiting.len() + q.running.len() + new <= self.cap
     }
 
     /// Adds a journaled event (`force`: replayed on start, taken whatever the bound).

@@ -18,7 +18,7 @@ use std::time::Duration;
 enum Attempt {
     /// Finished: the engine's report (`None`: nothing to do, e.g. a plain image manifest or an
     /// image deleted since its push).
-    Done(Option<ImageReport>),
+    Done(Option<Box<ImageReport>>),
     /// Failed in a way a later attempt can get past (the registry is down, a write failed).
     Failed(String),
 }
@@ -142,6 +142,11 @@ async fn one(shared: &Shared, stores: &Stores, work: &Work) -> Attempt {
             }
             attach::make_discoverable(&store, &text, &raw, &view, opts, &Silent).await
         }
+        // Not a manifest or index we can read: no later attempt reads it better.
+        Err(err @ crate::engine::load::LoadError::Unreadable { .. }) => {
+            tracing::warn!("{}: {}", crate::report::sanitize::sanitize(&text), err);
+            return Attempt::Done(None);
+        }
         Err(err) => return Attempt::Failed(format!("reading {text}: {err}")),
     };
     match report {
@@ -151,6 +156,6 @@ async fn one(shared: &Shared, stores: &Stores, work: &Work) -> Attempt {
                 .or_else(|| r.problems.first().map(|p| p.message.clone()))
                 .unwrap_or_else(|| "failed".into()),
         ),
-        r => Attempt::Done(r),
+        r => Attempt::Done(r.map(Box::new)),
     }
 }
