@@ -47,7 +47,7 @@ impl Metrics {
             processed: Counter::default(),
             conversions: Counter::default(),
             queue_depth: Gauge::default(),
-            latency: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            latency: Histogram::new(exponential_buckets(0.01, 1.5, 24)),
         };
         let r = &mut m.registry;
         r.register(

@@ -13,6 +13,7 @@ pub mod recent;
 pub mod watch;
 pub mod worker;
 
+use crate::model::digest::Digest;
 use events::{Children, Event, Target};
 use journal::{Entry, Journal};
 use queue::{Key, Queue};
@@ -60,7 +61,9 @@ pub struct Shared {
     /// The metrics.
     pub metrics: metrics::Metrics,
     /// Digests referrify wrote lately: their push events are its own.
-    pub recent: recent::Recent,
+    pub recent: recent::Recent<Digest>,
+    /// Images by digest finished lately: another event for one needs nothing.
+    pub settled: recent::Recent<Key>,
 }
 
 /// The request could not be taken.
@@ -83,6 +86,7 @@ impl Shared {
             journal: Mutex::new(journal),
             metrics: metrics::Metrics::new(),
             recent: recent::Recent::new(8192),
+            settled: recent::Recent::new(65536),
         };
         if !replay.is_empty() {
             tracing::info!("replaying {} unfinished events", replay.len());
@@ -134,7 +138,7 @@ impl Shared {
             self.metrics.received.inc();
             match self.key(&e) {
                 None => out.refused += 1,
-                Some(_) if self.ignorable(&e) => out.ignored += 1,
+                Some(k) if self.ignorable(&e) || self.settled.contains(&k) => out.ignored += 1,
                 Some(k) => take.push((k, e)),
             }
         }

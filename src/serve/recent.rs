@@ -1,20 +1,21 @@
-//! The digests referrify wrote lately (artifacts, referrers indexes): the registry notifies their
-//! pushes too, and those events are dropped without a request. Bounded: the oldest are forgotten
-//! (an event for a forgotten one costs a read that finds the work done).
+//! What the receiver saw lately: the digests it wrote (artifacts: the registry notifies their
+//! pushes too), and the images by digest it finished (a digest's content cannot change, so
+//! another event for one is dropped without a request). Bounded: the oldest are forgotten (an
+//! event for a forgotten one costs the reads that find the work done).
 
-use crate::model::digest::Digest;
 use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
 use std::sync::Mutex;
 
-/// A bounded set of digests, oldest forgotten first.
-pub struct Recent {
+/// A bounded set, oldest forgotten first.
+pub struct Recent<T> {
     cap: usize,
-    inner: Mutex<(HashSet<Digest>, VecDeque<Digest>)>,
+    inner: Mutex<(HashSet<T>, VecDeque<T>)>,
 }
 
-impl Recent {
-    /// Remembers at most `cap` digests.
-    pub fn new(cap: usize) -> Recent {
+impl<T: Hash + Eq + Clone> Recent<T> {
+    /// Remembers at most `cap` items.
+    pub fn new(cap: usize) -> Recent<T> {
         Recent {
             cap: cap.max(1),
             inner: Mutex::default(),
@@ -22,7 +23,7 @@ impl Recent {
     }
 
     /// Remembers `d`.
-    pub fn insert(&self, d: Digest) {
+    pub fn insert(&self, d: T) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (set, order) = &mut *g;
         if set.insert(d.clone()) {
@@ -35,8 +36,8 @@ impl Recent {
         }
     }
 
-    /// Whether `d` was written lately.
-    pub fn contains(&self, d: &Digest) -> bool {
+    /// Whether `d` was seen lately.
+    pub fn contains(&self, d: &T) -> bool {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.0.contains(d)
     }
@@ -45,6 +46,7 @@ impl Recent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::digest::Digest;
 
     #[test]
     fn forgets_the_oldest() {

@@ -63,9 +63,14 @@ fn settle(shared: &Shared, key: Key, work: Work, attempt: Attempt) {
                 );
                 m.failed.inc();
             }
-            if let Attempt::Done(Some(r)) = &attempt {
-                record(shared, r);
-                print(r);
+            if let Attempt::Done(r) = &attempt {
+                if matches!(key.2, Target::Digest(_)) {
+                    shared.settled.insert(key.clone());
+                }
+                if let Some(r) = r {
+                    record(shared, r);
+                    print(r);
+                }
             }
             let entries = shared.queue.finish(&key, work);
             let now = super::now_ms();
