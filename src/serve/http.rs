@@ -7,7 +7,7 @@ use crate::report::sanitize::sanitize;
 use crate::store::Stores;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -65,7 +65,7 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     r
 }
 
-async fn receive(State(s): State<Arc<Shared>>, _headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let parsed = match events::parse(&body) {
         Ok(p) => p,
         Err(e) => {
