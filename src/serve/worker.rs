@@ -73,9 +73,13 @@ fn settle(shared: &Shared, key: Key, work: Work, attempt: Attempt) {
                 }
             }
             let entries = shared.queue.finish(&key, work);
-            let now = super::now_ms();
-            for e in &entries {
-                m.latency.observe(now.saturating_sub(e.at) as f64 / 1000.0);
+            // Push→discoverable: only for images that hold attestations (a plain manifest's
+            // event needs nothing to become discoverable).
+            if matches!(&attempt, Attempt::Done(Some(r)) if !r.attestations.is_empty()) {
+                let now = super::now_ms();
+                for e in &entries {
+                    m.latency.observe(now.saturating_sub(e.at) as f64 / 1000.0);
+                }
             }
             m.processed.inc();
             shared.finished(&entries);
