@@ -227,4 +227,19 @@ mod tests {
         let next = j.append(2, vec![ev("d")]).unwrap();
         assert_eq!(next[0].seq, 4);
     }
+
+    #[test]
+    fn compaction_keeps_only_the_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(dir.path()).unwrap();
+        let es = j.append(1, vec![ev("a"), ev("b"), ev("c")]).unwrap();
+        j.done(&[es[0].seq]).unwrap();
+        j.compact(&es[1..]).unwrap();
+        j.done(&[es[1].seq]).unwrap();
+        drop(j);
+        let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let (_, p) = Journal::open(dir.path()).unwrap();
+        assert_eq!(p, vec![es[2].clone()]);
+    }
 }

@@ -190,3 +190,83 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(dir: &std::path::Path) -> Shared {
+        let (j, replay) = Journal::open(dir).unwrap();
+        let config = Config {
+            registries: vec!["reg.example:5000".into()],
+            token: "t".repeat(16),
+            queue: 10,
+            workers: 1,
+            attempts: 1,
+            backoff: Duration::from_secs(1),
+            verify: true,
+        };
+        Shared::new(config, j, replay)
+    }
+
+    fn ev(host: Option<&str>, target: Target, tag: Option<&str>, children: Children) -> Event {
+        Event {
+            host: host.map(str::to_string),
+            repository: "app".into(),
+            target,
+            tag: tag.map(str::to_string),
+            media_type: None,
+            children,
+        }
+    }
+
+    #[test]
+    fn own_writes_and_other_hosts_cost_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path());
+        let d = Digest::sha256(b"x");
+        let own_tag = crate::model::referrers::fallback_tag(&d);
+        s.recent.insert(Digest::sha256(b"ours"));
+        let events = vec![
+            ev(
+                Some("evil.example"),
+                Target::Digest(d.clone()),
+                None,
+                Children::Unknown,
+            ),
+            ev(
+                None,
+                Target::Digest(d.clone()),
+                Some(&own_tag),
+                Children::Unknown,
+            ),
+            ev(
+                None,
+                Target::Digest(Digest::sha256(b"ours")),
+                None,
+                Children::Unknown,
+            ),
+            ev(None, Target::Digest(d.clone()), None, Children::None),
+            ev(
+                Some("reg.example:5000"),
+                Target::Digest(d.clone()),
+                None,
+                Children::Unknown,
+            ),
+            ev(
+                None,
+                Target::Digest(d.clone()),
+                Some("1"),
+                Children::Attestations,
+            ),
+        ];
+        let a = s.accept(events, 0).unwrap();
+        assert_eq!((a.queued, a.ignored, a.refused), (2, 3, 1));
+        assert_eq!(s.queue.depth(), 1, "the two events for one image coalesce");
+        assert_eq!(
+            s.queue.pending().len(),
+            2,
+            "both journal entries are answered by it"
+        );
+    }
+}
