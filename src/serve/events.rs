@@ -107,6 +107,13 @@ pub fn parse(body: &[u8]) -> Result<Parsed, EventError> {
     ))
 }
 
+/// Parses a CloudEvent in binary mode: the type in the `ce-type` header, the body its data
+/// (zot's HTTP sink can send this form).
+pub fn parse_binary(ce_type: &str, body: &[u8]) -> Result<Parsed, EventError> {
+    let data: Value = serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?;
+    cloud_event(&serde_json::json!({"type": ce_type, "data": data}))
+}
+
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
@@ -316,6 +323,21 @@ mod tests {
         assert_eq!(e.repository, "team/app");
         assert_eq!(e.tag.as_deref(), Some("1"));
         assert_eq!(e.children, Children::Attestations);
+    }
+
+    #[test]
+    fn cloudevent_binary_mode() {
+        let body =
+            format!(r#"{{"name":"team/app","reference":"1","digest":"{D}","mediaType":"x"}}"#);
+        let p = parse_binary("zotregistry.image.updated", body.as_bytes()).unwrap();
+        assert_eq!(p.events[0].repository, "team/app");
+        assert_eq!(p.events[0].tag.as_deref(), Some("1"));
+        assert_eq!(
+            parse_binary("zotregistry.repository.created", b"{}")
+                .unwrap()
+                .other,
+            1
+        );
     }
 
     #[test]

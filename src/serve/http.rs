@@ -7,7 +7,7 @@ use crate::report::sanitize::sanitize;
 use crate::store::Stores;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -65,8 +65,13 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
     r
 }
 
-async fn receive(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let parsed = match events::parse(&body) {
+async fn receive(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let ce_type = headers.get("ce-type").and_then(|v| v.to_str().ok());
+    let parsed = match ce_type {
+        Some(t) => events::parse_binary(t, &body),
+        None => events::parse(&body),
+    };
+    let parsed = match parsed {
         Ok(p) => p,
         Err(e) => {
             s.metrics.malformed.inc();
