@@ -230,8 +230,9 @@ pub struct ServeArgs {
     /// Images queued (waiting or in work) at most; beyond that, senders get 503 with Retry-After.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub queue: usize,
-    /// Images worked on at once.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// Images worked on at once (their requests share the -j limit per registry; each image
+    /// also waits out the read-back window, so more images than requests keep the pipe full).
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub workers: usize,
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
