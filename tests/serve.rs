@@ -101,6 +101,16 @@ fn distribution_notifications_make_pushes_discoverable() {
         serve.log()
     );
 
+    // The notifications of its own artifact pushes in team/app (delivered in order, before
+    // team/art's) were dropped without reading those artifacts.
+    let own: Vec<String> = reg
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && want.iter().any(|a| r.path().ends_with(a.as_str())))
+        .map(|r| r.path().to_string())
+        .collect();
+    assert!(own.is_empty(), "own artifacts read back: {own:?}");
+
     // An unrelated push (a plain image manifest) gets no write at all.
     let before = serve.metric("processed_total");
     push_untagged(&reg, &fixtures::OCIARTIFACT_V1.dir(), "team/plain", &[]);
