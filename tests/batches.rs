@@ -242,4 +242,30 @@ fn check_registry_streams_a_line_per_image_and_caps_the_text() {
         "{s}"
     );
     assert_eq!(lines.last().unwrap()["type"], "summary");
+
+    // Text keeps the gaps up to the cap, counts the rest and says how to list them all.
+    let out = Command::new(env!("CARGO_BIN_EXE_referrify"))
+        .args(["check", &reg.addr, "--repo", "c", "-j", "1"])
+        .env("REFERRIFY_GAPS_SHOWN", "1")
+        .env("DOCKER_CONFIG", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 3, "{}", explain(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "3 more platform manifests with a gap not shown; list every one with: referrify check {} --format json > coverage.jsonl",
+            reg.addr
+        )),
+        "{text}"
+    );
+    assert!(
+        !text.contains("linux/amd64") && !text.contains("linux/arm64"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('c') && l.contains(" 2 ")),
+        "the roll-up row: {text}"
+    );
 }

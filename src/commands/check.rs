@@ -11,9 +11,9 @@ use crate::plan::scope::Selection;
 use crate::report::commands::fix;
 use crate::report::progress::{Progress, WalkProgress};
 use crate::report::{
-    text, CheckImage, CheckImageLine, CheckReport, CheckSummary, CoverageSummary, Format,
-    RegistryCheckReport, RegistrySummaryLine, RepositoryCoverage, RepositoryLine,
-    GAP_PLATFORMS_SHOWN, SCHEMA_VERSION, STREAM_SCHEMA_VERSION,
+    gap_platforms_shown, text, CheckImage, CheckImageLine, CheckReport, CheckSummary,
+    CoverageSummary, Format, RegistryCheckReport, RegistrySummaryLine, RepositoryCoverage,
+    RepositoryLine, SCHEMA_VERSION, STREAM_SCHEMA_VERSION,
 };
 use crate::walk::{self, Batch, Walked};
 use futures_util::StreamExt as _;
@@ -125,7 +125,7 @@ pub async fn run_registry(
         statements: args.statements,
         progress: &progress,
         lines: &lines,
-        shown: Cell::new(if keep { GAP_PLATFORMS_SHOWN } else { 0 }),
+        shown: Cell::new(if keep { gap_platforms_shown() } else { 0 }),
         not_shown: Cell::new(0),
     };
     let walk = &walk;

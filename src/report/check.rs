@@ -124,6 +124,14 @@ pub struct RegistryCheckReport {
 /// counted, and `--format json` lists them all.
 pub const GAP_PLATFORMS_SHOWN: usize = 2000;
 
+/// [`GAP_PLATFORMS_SHOWN`], or `REFERRIFY_GAPS_SHOWN` (lower only: for tests of the cap).
+pub fn gap_platforms_shown() -> usize {
+    std::env::var("REFERRIFY_GAPS_SHOWN")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(GAP_PLATFORMS_SHOWN, |n| n.min(GAP_PLATFORMS_SHOWN))
+}
+
 /// Coverage of one repository.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -15,9 +15,8 @@ mod undo;
 
 pub use crate::model::image::Problem;
 pub use check::{
-    CheckImage, CheckImageLine, CheckReport, CheckSummary, CoverageSummary, PlatformReport,
-    RegistryCheckReport, RegistrySummaryLine, RepositoryCoverage, RepositoryLine,
-    GAP_PLATFORMS_SHOWN,
+    gap_platforms_shown, CheckImage, CheckImageLine, CheckReport, CheckSummary, CoverageSummary,
+    PlatformReport, RegistryCheckReport, RegistrySummaryLine, RepositoryCoverage, RepositoryLine,
 };
 pub use convert::{
     AttestationReport, ConvertReport, ConvertSummary, ImageReport, IndexRewrite, TagWrite, Writes,
