@@ -6,7 +6,7 @@
 //! file so a rerun skips it.
 
 use super::{usage, Context};
-use crate::cli::MigrateArgs;
+use crate::cli::{Global, MigrateArgs};
 use crate::engine::load::{load_raw, Depth, Loaded};
 use crate::engine::{self, Input, Options};
 use crate::exit::Exit;
@@ -106,6 +106,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         ..Default::default()
     };
     let mut printer = Printer {
+        global: g.clone(),
         format: g.format,
         verbose: g.verbose > 0,
         rows: Vec::new(),
@@ -117,7 +118,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
                 printer.repository(out, &r);
             }
             Walked::CatalogFailed(e) => {
-                tracing::error!("{e}");
+                super::notice::failed(g, "", &e);
                 summary.catalog_error = Some(e);
             }
         }
@@ -139,6 +140,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
 /// Prints a migration as it goes: a JSON line per repository as it finishes, or a text table
 /// of every repository, sorted, at the end.
 struct Printer {
+    global: Global,
     format: Format,
     verbose: bool,
     rows: Vec<MigrateRow>,
@@ -149,7 +151,7 @@ impl Printer {
         let row = MigrateRow::of(r);
         if r.status == RepositoryStatus::Failed {
             let e = row.error.as_deref().unwrap_or("failed");
-            tracing::error!("{}: {}", r.repository, e);
+            super::notice::failed(&self.global, &r.repository, e);
         }
         match self.format {
             Format::Json => json_line(out, r),

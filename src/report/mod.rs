@@ -33,6 +33,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Format {
     /// Human-readable text.
     Text,
-    /// One JSON document.
+    /// JSON: one document (convert, check, undo); JSON lines for migrate (a line per repository
+    /// as it finishes, then a summary line).
     Json,
 }
