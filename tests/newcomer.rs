@@ -142,10 +142,21 @@ fn on_a_terminal_an_error_is_printed_once() {
     let missing = format!("oci-layout://{}:multi", tmp.path().join("gone").display());
     let (_t, layout) = temp_layout(FIXTURE);
     let layout = format!("oci-layout://{}:multi", layout.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = format!("127.0.0.1:{port}");
     let cases = [
         (vec!["convert", missing.as_str()], "no such directory"),
         (vec!["check", missing.as_str()], "no such directory"),
         (vec!["undo", layout.as_str()], "undo works on registries"),
+        (vec!["check", nobody.as_str()], "no registry listens on"),
+        (
+            vec!["migrate", "--dry-run", nobody.as_str()],
+            "no registry listens on",
+        ),
     ];
     for (args, said) in cases {
         let (code, seen) = on_a_terminal(&args);
@@ -329,4 +340,99 @@ async fn the_check_ref_page_names_the_images_and_shows_every_command_whole() {
         "{console:?}"
     );
     b.quit().await;
+}
+
+/// The MSRV Cargo.toml names (`rust-version`).
+fn msrv() -> String {
+    let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    toml.lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version in Cargo.toml")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// Runs scripts/prereqs.sh with only the tools in `tools` on PATH (symlinked into a temp dir),
+/// plus `extra` scripts (name, body), and an empty HOME.
+fn prereqs(tools: &[&str], extra: &[(&str, &str)]) -> (Option<i32>, String) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let bin = home.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for t in tools {
+        std::os::unix::fs::symlink(tool(t, "REFERRIFY_UNUSED"), bin.join(t)).unwrap();
+    }
+    for (name, body) in extra {
+        let p = bin.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = std::process::Command::new(tool("bash", "REFERRIFY_BASH"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/prereqs.sh"))
+        .env_clear()
+        .env("PATH", &bin)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        format!("{}{}", stdout(&out), stderr(&out)),
+    )
+}
+
+#[test]
+fn setup_checks_rust_and_python3_first_and_says_what_to_run() {
+    let msrv = msrv();
+    const BASE: [&str; 7] = ["sed", "sort", "head", "awk", "dirname", "cut", "cat"];
+    let with_python: Vec<&str> = BASE.iter().copied().chain(["python3"]).collect();
+    let rustc = |v: &str| format!("#!/bin/sh\necho 'rustc {v} (59807616e 2026-04-14)'\n");
+
+    let (code, said) = prereqs(&with_python, &[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("Rust >= {msrv} is missing")),
+        "{said}"
+    );
+    assert!(
+        said.contains("https://sh.rustup.rs | sh -s -- -y"),
+        "{said}"
+    );
+
+    let (code, said) = prereqs(&with_python, &[("rustc", &rustc("1.63.0"))]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("Rust >= {msrv} is needed")),
+        "{said}"
+    );
+    assert!(said.contains("is 1.63.0"), "{said}");
+    assert!(said.contains("https://sh.rustup.rs"), "{said}");
+
+    let (code, said) = prereqs(&BASE, &[("rustc", &rustc(&msrv))]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("python3 is missing"), "{said}");
+    assert!(said.contains("apt-get install -y python3"), "{said}");
+    assert!(!said.contains("Rust"), "{said}");
+
+    let (code, said) = prereqs(&with_python, &[("rustc", &rustc(&msrv))]);
+    assert_eq!(code, Some(0), "{said}");
+
+    // the README's first block names the same version, and setup.sh runs the check first
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let first = readme.split("\n## ").next().unwrap();
+    assert!(
+        first.contains(&format!("Rust ≥ {msrv}")),
+        "README first block"
+    );
+    assert!(first.contains("python3"), "README first block");
+    assert!(
+        first.contains("cargo install --locked --path ."),
+        "README first block"
+    );
+    let setup =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/setup.sh")).unwrap();
+    let check = setup
+        .find("prereqs.sh\" || exit 1")
+        .expect("setup.sh runs prereqs.sh");
+    assert!(check < setup.find("apt-get install").unwrap());
 }

@@ -158,7 +158,8 @@ pub async fn run_registry(
         match step {
             Walked::Repository(r) => repos.push(r),
             Walked::CatalogFailed(e) => {
-                super::notice::failed(g, "", &e);
+                // The text report has no line for it: always on stderr.
+                tracing::error!("{e}");
                 catalog_error = Some(e);
             }
         }
