@@ -381,12 +381,13 @@ fn prereqs(tools: &[&str], extra: &[(&str, &str)]) -> (Option<i32>, String) {
 }
 
 #[test]
-fn setup_checks_rust_and_python3_first_and_says_what_to_run() {
+fn setup_checks_rust_cc_and_python3_first_and_says_what_to_run() {
     let msrv = msrv();
-    const BASE: [&str; 7] = ["sed", "sort", "head", "awk", "dirname", "cut", "cat"];
+    const BASE: [&str; 8] = ["sed", "sort", "head", "awk", "dirname", "cut", "cat", "cc"];
     let with_python: Vec<&str> = BASE.iter().copied().chain(["python3"]).collect();
     let rustc = |v: &str| format!("#!/bin/sh\necho 'rustc {v} (59807616e 2026-04-14)'\n");
 
+    // no rustc, no curl: rustup's command, and curl to run it
     let (code, said) = prereqs(&with_python, &[]);
     assert_eq!(code, Some(1), "{said}");
     assert!(
@@ -395,6 +396,10 @@ fn setup_checks_rust_and_python3_first_and_says_what_to_run() {
     );
     assert!(
         said.contains("https://sh.rustup.rs | sh -s -- -y"),
+        "{said}"
+    );
+    assert!(
+        said.contains("apt-get install -y curl ca-certificates\n"),
         "{said}"
     );
 
@@ -409,9 +414,17 @@ fn setup_checks_rust_and_python3_first_and_says_what_to_run() {
 
     let (code, said) = prereqs(&BASE, &[("rustc", &rustc(&msrv))]);
     assert_eq!(code, Some(1), "{said}");
-    assert!(said.contains("python3 is missing"), "{said}");
-    assert!(said.contains("apt-get install -y python3"), "{said}");
+    assert!(said.contains("apt-get install -y python3\n"), "{said}");
     assert!(!said.contains("Rust"), "{said}");
+
+    let no_cc: Vec<&str> = with_python.iter().copied().filter(|t| *t != "cc").collect();
+    let (code, said) = prereqs(&no_cc, &[("rustc", &rustc(&msrv))]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("a C compiler"), "{said}");
+    assert!(
+        said.contains("apt-get install -y gcc libc6-dev\n"),
+        "{said}"
+    );
 
     let (code, said) = prereqs(&with_python, &[("rustc", &rustc(&msrv))]);
     assert_eq!(code, Some(0), "{said}");
@@ -424,7 +437,9 @@ fn setup_checks_rust_and_python3_first_and_says_what_to_run() {
         first.contains(&format!("Rust ≥ {msrv}")),
         "README first block"
     );
-    assert!(first.contains("python3"), "README first block");
+    for needed in ["python3", "gcc", "curl"] {
+        assert!(first.contains(needed), "README first block: {needed}");
+    }
     assert!(
         first.contains("cargo install --locked --path ."),
         "README first block"
