@@ -319,6 +319,20 @@ mod tests {
     }
 
     #[test]
+    fn an_images_page_is_named_for_its_images_and_a_registry_page_for_its_registry() {
+        let r = report("team/app");
+        let page = render_images(&r, &["reg/a:1".into(), "oci-layout://o u t:2".into()]);
+        assert!(page
+            .contains("<title>Attestation coverage of reg/a:1 and oci-layout://o u t:2</title>"));
+        assert!(page
+            .contains("<code>referrify check reg/a:1 &#39;oci-layout://o u t:2&#39;</code><br>"));
+        assert!(!page.contains("HTTP request"));
+        let page = render(&r);
+        assert!(page.contains("<title>Attestation coverage of reg&quot;&lt;x&gt;</title>"));
+        assert!(page.contains("</code> · 0 HTTP requests<br>"));
+    }
+
+    #[test]
     fn utc_dates() {
         assert_eq!(utc(0), "1970-01-01 00:00 UTC");
         assert_eq!(utc(951_782_400 + 3_661), "2000-02-29 01:01 UTC");
