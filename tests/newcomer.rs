@@ -220,7 +220,7 @@ fn a_loopback_port_nothing_listens_on_fails_at_once_with_a_short_message() {
     let out = referrify(&["migrate", "--dry-run", &addr]);
     let text = stdout(&out);
     assert!(text.contains("\n1 HTTP request in "), "{text}");
-    assert!(!text.contains("REPOSITORY"), "an empty table: {text}");
+    assert!(text.starts_with("0 repositories"), "an empty table: {text}");
 }
 
 #[test]

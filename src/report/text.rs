@@ -461,6 +461,10 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         }
     }
     migrate_totals(&mut o, s);
+    if rows.is_empty() && o.starts_with('\n') {
+        // No table (the catalog could not be read, say): no blank line above the totals.
+        o.remove(0);
+    }
     o
 }
 
