@@ -27,7 +27,7 @@ run_gap() {
 }
 
 TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-say "building referrify and the demo registry (the first build takes about 2 minutes on 2 cores)"
+say "building referrify and the demo registry (the first build takes a few minutes: about 2 on 2 idle cores)"
 cargo build --bin referrify --example ferro_registry
 BIN=$TARGET/debug/referrify
 T=$(mktemp -d "${TMPDIR:-/tmp}/referrify-demo.XXXXXX")
