@@ -221,6 +221,7 @@ fn a_loopback_port_nothing_listens_on_fails_at_once_with_a_short_message() {
     let text = stdout(&out);
     assert!(text.contains("\n1 HTTP request in "), "{text}");
     assert!(text.starts_with("0 repositories"), "an empty table: {text}");
+    assert!(!text.contains("catalog: reading the catalog"), "{text}");
 }
 
 #[test]

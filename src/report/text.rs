@@ -506,7 +506,13 @@ fn migrate_totals(o: &mut String, s: &MigrateSummary) {
         );
     }
     if let Some(e) = &s.catalog_error {
-        let _ = writeln!(o, "catalog: {}", sanitize(e));
+        // The walk's errors already start with "reading the catalog: ".
+        let label = if e.starts_with("reading the catalog") {
+            ""
+        } else {
+            "catalog: "
+        };
+        let _ = writeln!(o, "{label}{}", sanitize(e));
     }
     let _ = writeln!(
         o,
