@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install the external tools referrify's integration tests need (Debian 12 "bookworm").
+# First, scripts/prereqs.sh checks what this script does not install: Rust >= Cargo.toml's
+# rust-version (via rustup; Debian 12's rustc is 1.63) and python3, and says what to run if not.
 #
 #   docker-registry 2.8.2  (bookworm)  registry WITHOUT the Referrers API (tests start it themselves)
 #   skopeo                 (bookworm)  loads OCI-layout fixtures into registries with digests preserved
@@ -27,6 +29,8 @@ APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chro
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+bash "$(dirname "${BASH_SOURCE[0]}")/prereqs.sh" || exit 1
 
 export DEBIAN_FRONTEND=noninteractive
 

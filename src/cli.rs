@@ -64,13 +64,17 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Push OCI 1.1 artifacts for legacy attestations and make them discoverable.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::CONVERT)]
     Convert(ConvertArgs),
     /// Report, per platform manifest, whether a discoverable attestation exists (for images,
     /// or for a whole registry: `check HOST[:PORT]`).
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::CHECK)]
     Check(CheckArgs),
     /// Convert every image of a registry: catalog, tags, images; resumable and shardable.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::MIGRATE)]
     Migrate(MigrateArgs),
     /// Take back what convert/migrate added: their referrers-tag entries and artifact manifests.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::UNDO)]
     Undo(UndoArgs),
 }
 

@@ -45,7 +45,7 @@ pub async fn run(
             Err(e) => checking::failed(text, e.to_string()),
         };
         if let Some(e) = &img.error {
-            tracing::error!("{}: {}", text, e);
+            super::notice::failed(g, text, e);
         }
         images.push(img);
         progress.finish_one();
@@ -59,17 +59,21 @@ pub async fn run(
     };
     emit(out, g, &report, || text::check(&report));
     if let Some(path) = &args.html {
+        let names: Vec<String> = refs.iter().map(|(t, _)| t.clone()).collect();
         let repos = report
             .images
             .iter()
-            .map(|i| RepositoryCoverage::of_images(i.reference.clone(), vec![i.clone()]))
+            .zip(&refs)
+            .map(|(i, (_, r))| image_row(i, r))
             .collect();
-        let mut whole = RegistryCheckReport::of("(images)".into(), false, repos, 0, 0);
+        // `check REF` always reads the in-toto statements.
+        let mut whole = RegistryCheckReport::of(names.join(" "), true, repos, 0, 0);
         whole.walked = false;
-        if let Err(e) = write_html(path, &whole) {
+        if let Err(e) = write_html(path, &whole, &names) {
             eprintln!("referrify: {e}");
             return Exit::Failure;
         }
+        super::notice::wrote(g, "the HTML page", path);
     }
     if report.summary.failed_images > 0 || report.images.iter().any(|i| !i.problems.is_empty()) {
         Exit::Failure
@@ -80,9 +84,28 @@ pub async fn run(
     }
 }
 
-fn write_html(path: &Path, report: &RegistryCheckReport) -> Result<(), String> {
-    let page = crate::report::html::render(report);
+/// Writes the page; `images`: the images named (`check REF...`), none for a registry.
+fn write_html(path: &Path, report: &RegistryCheckReport, images: &[String]) -> Result<(), String> {
+    let page = if images.is_empty() {
+        crate::report::html::render(report)
+    } else {
+        crate::report::html::render_images(report, images)
+    };
     std::fs::write(path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// One image of `check REF` as the page's rows show it: the repository (a layout's directory)
+/// in REPOSITORY and the tag in TAGS, as a registry-wide page shows them.
+fn image_row(i: &crate::report::CheckImage, r: &ImageRef) -> RepositoryCoverage {
+    let (repository, tag) = match r {
+        ImageRef::Registry(rr) => (format!("{}/{}", rr.registry, rr.repository), rr.tag.clone()),
+        ImageRef::Layout(l) => (format!("oci-layout://{}", l.dir.display()), l.tag.clone()),
+    };
+    let mut image = i.clone();
+    if image.tags.is_empty() {
+        image.tags.extend(tag);
+    }
+    RepositoryCoverage::of_images(repository, vec![image])
 }
 
 /// The registry a `check` names on its own (`check HOST[:PORT]`), if it does.
@@ -154,6 +177,7 @@ pub async fn run_registry(
                 }
             }
             Walked::CatalogFailed(e) => {
+                // The text report has no line for it: always on stderr.
                 tracing::error!("{e}");
                 catalog_error = Some(e);
             }
@@ -179,10 +203,11 @@ pub async fn run_registry(
     );
     lines.text(|| text::check_registry(&report, g.verbose > 0));
     if let Some(path) = &args.html {
-        if let Err(e) = write_html(path, &report) {
+        if let Err(e) = write_html(path, &report, &[]) {
             eprintln!("referrify: {e}");
             return Exit::Failure;
         }
+        super::notice::wrote(g, "the HTML page", path);
     }
     let s = &totals;
     if catalog_error.is_some() || s.failed_repositories > 0 || s.failed_images > 0 {

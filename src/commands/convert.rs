@@ -37,7 +37,7 @@ pub async fn run(
         progress.start(text);
         let report = one(ctx, opts, text, r, &progress).await;
         if let Some(e) = &report.error {
-            tracing::error!("{}: {}", text, e);
+            super::notice::failed(g, text, e);
         }
         images.push(report);
         progress.finish_one();

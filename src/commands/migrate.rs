@@ -124,7 +124,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
                 let row = MigrateRow::of(&r);
                 if r.status == RepositoryStatus::Failed {
                     let e = row.error.as_deref().unwrap_or("failed");
-                    tracing::error!("{}: {}", r.repository, e);
+                    super::notice::failed(g, &r.repository, e);
                 }
                 lines.json(&r);
                 if g.format == Format::Text {
@@ -132,7 +132,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
                 }
             }
             Walked::CatalogFailed(e) => {
-                tracing::error!("{e}");
+                super::notice::failed(g, "", &e);
                 summary.catalog_error = Some(e);
             }
         }

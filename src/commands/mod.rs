@@ -4,6 +4,7 @@
 pub mod check;
 pub mod convert;
 pub mod migrate;
+pub mod notice;
 pub mod undo;
 
 use crate::cli::{Cli, Command, Global, Targets};

@@ -29,6 +29,11 @@ pub async fn run(ctx: &Context, args: &UndoArgs, out: &mut dyn Write) -> Exit {
         Err(e) => return usage(&e),
     };
     images.sort_by(|a, b| a.reference.cmp(&b.reference));
+    for i in &images {
+        if let Some(e) = &i.error {
+            super::notice::failed(&ctx.global, &i.reference, e);
+        }
+    }
     let report = UndoReport {
         schema_version: SCHEMA_VERSION,
         command: "undo",

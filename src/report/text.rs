@@ -29,16 +29,28 @@ fn short_type(t: &str) -> String {
 /// Renders a convert report.
 pub fn convert(r: &ConvertReport, verbose: bool) -> String {
     let mut o = String::new();
-    let verbs = if r.dry_run { &WOULD } else { &DID };
     for img in &r.images {
+        // A layout is written as files: no push.
+        let layout = img.reference.starts_with("oci-layout://");
+        let verbs = match (r.dry_run, layout) {
+            (false, false) => &DID,
+            (true, false) => &WOULD,
+            (false, true) => &DID_LAYOUT,
+            (true, true) => &WOULD_LAYOUT,
+        };
         convert_image(&mut o, img, verbs, verbose);
     }
     let s = &r.summary;
     let _ = writeln!(
         o,
-        "{} image{}, {} attestation{}: {} {}, {} already done, {} failed{}",
+        "{} image{}{}, {} attestation{}: {} {}, {} already done, {} failed{}",
         s.images,
         plural(s.images),
+        if s.failed_images > 0 {
+            format!(" ({} failed)", s.failed_images)
+        } else {
+            String::new()
+        },
         s.attestations,
         plural(s.attestations),
         s.converted,
@@ -75,6 +87,19 @@ const WOULD: Verbs = Verbs {
     moved: "would move",
 };
 
+const DID_LAYOUT: Verbs = Verbs {
+    push: "wrote artifact to blobs/",
+    ..DID
+};
+
+const WOULD_LAYOUT: Verbs = Verbs {
+    push: "would write artifact to blobs/",
+    ..WOULD
+};
+
+/// The width of `sha256:0123456789ab -> sha256:0123456789ab`, the attestation column.
+const ARROW: usize = 42;
+
 /// One image of a convert report: its line, then a line per attestation, problem and rewrite.
 fn convert_image(o: &mut String, img: &ImageReport, verbs: &Verbs, verbose: bool) {
     let _ = writeln!(
@@ -85,6 +110,13 @@ fn convert_image(o: &mut String, img: &ImageReport, verbs: &Verbs, verbose: bool
     );
     if let Some(e) = &img.error {
         error_line(o, e);
+    }
+    if !img.attestations.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<14} {:<ARROW$}  WHAT",
+            "PLATFORM", "LEGACY ATTESTATION -> OCI 1.1 ARTIFACT"
+        );
     }
     for a in &img.attestations {
         attestation_lines(o, a, verbs, verbose);
@@ -124,7 +156,13 @@ fn attestation_lines(o: &mut String, a: &AttestationReport, verbs: &Verbs, verbo
     } else {
         format!("{} (already an artifact)", a.artifact.short())
     };
-    let _ = writeln!(o, "  {:<14} {}  {}", sanitize(&a.platform), arrow, action);
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<ARROW$}  {}",
+        sanitize(&a.platform),
+        arrow,
+        action
+    );
     for w in &a.warnings {
         let _ = writeln!(o, "  {:<14} warning: {}", "", sanitize(w));
     }
@@ -398,11 +436,13 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
     } else {
         ("CONVERTED", "TAGS-CREATED")
     };
-    let _ = writeln!(
-        o,
-        "{:<40} {:<10} {:>6} {:>10} {:>12} {:>6} {:>14}",
-        "REPOSITORY", "STATUS", "IMAGES", conv, "ALREADY-DONE", "FAILED", tags
-    );
+    if !rows.is_empty() {
+        let _ = writeln!(
+            o,
+            "{:<40} {:<10} {:>6} {:>10} {:>12} {:>6} {:>14}",
+            "REPOSITORY", "STATUS", "IMAGES", conv, "ALREADY-DONE", "FAILED", tags
+        );
+    }
     for r in rows {
         let quiet = matches!(
             r.status,
@@ -429,6 +469,10 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         }
     }
     migrate_totals(&mut o, s);
+    if rows.is_empty() && o.starts_with('\n') {
+        // No table (the catalog could not be read, say): no blank line above the totals.
+        o.remove(0);
+    }
     o
 }
 
@@ -478,12 +522,19 @@ fn migrate_totals(o: &mut String, s: &MigrateSummary) {
         );
     }
     if let Some(e) = &s.catalog_error {
-        let _ = writeln!(o, "catalog: {}", sanitize(e));
+        // The walk's errors already start with "reading the catalog: ".
+        let label = if e.starts_with("reading the catalog") {
+            ""
+        } else {
+            "catalog: "
+        };
+        let _ = writeln!(o, "{label}{}", sanitize(e));
     }
     let _ = writeln!(
         o,
-        "{} HTTP requests in {:.1} s{}",
+        "{} HTTP request{} in {:.1} s{}",
         s.requests,
+        if s.requests == 1 { "" } else { "s" },
         s.seconds,
         dry_note(s.dry_run)
     );

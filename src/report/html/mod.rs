@@ -24,16 +24,49 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use table::table;
 use totals::totals;
 
-/// Renders the whole page.
+/// Renders the whole page of `check REGISTRY`.
 pub fn render(report: &RegistryCheckReport) -> String {
-    render_generated(report, &utc_now())
+    let head = Head {
+        title: report.registry.clone(),
+        command: format!("referrify check {}", report.registry),
+        requests: Some(report.summary.requests),
+    };
+    render_generated(report, &head, &utc_now())
 }
 
-/// [`render`] with the generation time given (`YYYY-MM-DD HH:MM UTC`).
-fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
+/// Renders the page of `check REF...`: named for its images (`images`, as given).
+pub fn render_images(report: &RegistryCheckReport, images: &[String]) -> String {
+    let title = match images {
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [a, rest @ ..] => format!("{a} and {} other images", rest.len()),
+        [] => "no image".into(),
+    };
+    let quoted: Vec<String> = images
+        .iter()
+        .map(|i| crate::report::commands::quote(i))
+        .collect();
+    let head = Head {
+        title,
+        command: format!("referrify check {}", quoted.join(" ")),
+        requests: None,
+    };
+    render_generated(report, &head, &utc_now())
+}
+
+/// What the page's head names: what was checked, the command, what it cost.
+struct Head {
+    title: String,
+    command: String,
+    requests: Option<u64>,
+}
+
+/// The whole page, with the generation time given (`YYYY-MM-DD HH:MM UTC`).
+fn render_generated(report: &RegistryCheckReport, head: &Head, generated: &str) -> String {
     let rows = rows(report);
     let mut out = String::with_capacity(4096 + rows.len() * 900);
-    let registry = escape(&report.registry);
+    let registry = escape(&head.title);
+    let command = escape(&head.command);
     let script_hash =
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
     let _ = write!(
@@ -52,7 +85,7 @@ fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
 <body>
 <header class="page-head">
 <h1>Attestation coverage <span class="registry">{registry}</span></h1>
-<p class="note">Generated {generated} by referrify {version} · <code>referrify check {registry}</code> · {requests}<br>{statements}</p>
+<p class="note">Generated {generated} by referrify {version} · <code>{command}</code>{requests}<br>{statements}</p>
 </header>
 <main>
 "#,
@@ -63,11 +96,10 @@ fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
         } else {
             "In-toto statements were not read (<code>--statements</code>): a platform is covered when an attestation is discoverable."
         },
-        requests = plural(
-            report.summary.requests as usize,
-            "HTTP request",
-            "HTTP requests"
-        ),
+        requests = head
+            .requests
+            .map(|n| format!(" · {}", plural(n as usize, "HTTP request", "HTTP requests")))
+            .unwrap_or_default(),
     );
     totals(&mut out, report);
     rollup::rollup(&mut out, report);
@@ -277,6 +309,20 @@ mod tests {
         assert!(html.contains(&format!("script-src 'sha256-{hash}'")));
         assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
         assert!(!html.contains("http://"));
+    }
+
+    #[test]
+    fn an_images_page_is_named_for_its_images_and_a_registry_page_for_its_registry() {
+        let r = report("team/app");
+        let page = render_images(&r, &["reg/a:1".into(), "oci-layout://o u t:2".into()]);
+        assert!(page
+            .contains("<title>Attestation coverage of reg/a:1 and oci-layout://o u t:2</title>"));
+        assert!(page
+            .contains("<code>referrify check reg/a:1 &#39;oci-layout://o u t:2&#39;</code><br>"));
+        assert!(!page.contains("HTTP request"));
+        let page = render(&r);
+        assert!(page.contains("<title>Attestation coverage of reg&quot;&lt;x&gt;</title>"));
+        assert!(page.contains("</code> · 0 HTTP requests<br>"));
     }
 
     #[test]

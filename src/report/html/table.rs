@@ -177,7 +177,7 @@ fn digest_cell(out: &mut String, d: &Digest) {
     );
 }
 
-/// A labelled command with a copy button. Shown on one line; a click shows all of it.
+/// A labelled command with a copy button, shown whole (it wraps; nothing is cut off).
 fn command(out: &mut String, label: &str, cmd: &str) {
     if cmd.is_empty() {
         return;
