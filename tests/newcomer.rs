@@ -89,7 +89,7 @@ fn every_command_help_has_examples_that_parse_and_its_exit_codes() {
     .collect();
     assert_eq!(all, [0, 1, 2, 3, 130]);
     let migrate = stdout(&referrify(&["migrate", "--help"]));
-    assert!(migrate.contains("JSON lines for migrate"), "{migrate}");
+    assert!(migrate.contains("JSON lines (migrate"), "{migrate}");
     assert!(!migrate.contains("One JSON document"), "{migrate}");
 }
 
