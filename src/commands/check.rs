@@ -15,6 +15,7 @@ use crate::report::{
     CoverageSummary, Format, RegistryCheckReport, RegistrySummaryLine, RepositoryCoverage,
     RepositoryLine, SCHEMA_VERSION, STREAM_SCHEMA_VERSION,
 };
+use crate::store::Catalog;
 use crate::walk::{self, Batch, Walked};
 use futures_util::StreamExt as _;
 use std::cell::Cell;
@@ -151,38 +152,7 @@ pub async fn run_registry(
         shown: Cell::new(if keep { gap_platforms_shown() } else { 0 }),
         not_shown: Cell::new(0),
     };
-    let walk = &walk;
-    let steps = walk::each_repository(
-        catalog.clone(),
-        selection.clone(),
-        g.jobs,
-        |name| async move {
-            walk.progress.found_repositories(1);
-            let r = walk.repository(name).await;
-            walk.progress.repository_done(&r.repository);
-            r
-        },
-    );
-    let mut steps = std::pin::pin!(steps);
-    let mut repos = Vec::new();
-    let mut catalog_error = None;
-    let mut totals = CoverageSummary::default();
-    while let Some(step) = steps.next().await {
-        match step {
-            Walked::Repository(r) => {
-                lines.json(&RepositoryLine::of(&r));
-                totals.add(&r);
-                if keep {
-                    repos.push(r);
-                }
-            }
-            Walked::CatalogFailed(e) => {
-                // The text report has no line for it: always on stderr.
-                tracing::error!("{e}");
-                catalog_error = Some(e);
-            }
-        }
-    }
+    let (repos, mut totals, catalog_error) = walk.all(catalog.clone(), keep).await;
     progress.done();
     totals.requests = catalog.requests() - before;
     lines.json(&RegistrySummaryLine {
@@ -234,6 +204,44 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// Walks every repository the selection takes, printing each as it finishes; returns the
+    /// repositories kept for text and HTML (`keep`), the totals and why the catalog stopped.
+    async fn all(
+        &self,
+        catalog: Catalog,
+        keep: bool,
+    ) -> (Vec<RepositoryCoverage>, CoverageSummary, Option<String>) {
+        let jobs = self.ctx.global.jobs;
+        let steps =
+            walk::each_repository(catalog, self.selection.clone(), jobs, |name| async move {
+                self.progress.found_repositories(1);
+                let r = self.repository(name).await;
+                self.progress.repository_done(&r.repository);
+                r
+            });
+        let mut steps = std::pin::pin!(steps);
+        let mut repos = Vec::new();
+        let mut catalog_error = None;
+        let mut totals = CoverageSummary::default();
+        while let Some(step) = steps.next().await {
+            match step {
+                Walked::Repository(r) => {
+                    self.lines.json(&RepositoryLine::of(&r));
+                    totals.add(&r);
+                    if keep {
+                        repos.push(r);
+                    }
+                }
+                Walked::CatalogFailed(e) => {
+                    // The text report has no line for it: always on stderr.
+                    tracing::error!("{e}");
+                    catalog_error = Some(e);
+                }
+            }
+        }
+        (repos, totals, catalog_error)
+    }
+
     /// Checks every image of one repository, a batch at a time.
     async fn repository(&self, name: String) -> RepositoryCoverage {
         let mut rep = RepositoryCoverage::of_images(name.clone(), Vec::new());

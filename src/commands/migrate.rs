@@ -94,19 +94,6 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         progress: &progress,
         lines: &lines,
     };
-    let walk = &walk;
-    let steps = walk::each_repository(
-        catalog.clone(),
-        selection.clone(),
-        g.jobs,
-        |name| async move {
-            walk.progress.found_repositories(1);
-            let r = walk.repository(name).await;
-            walk.progress.repository_done(&r.repository);
-            r
-        },
-    );
-    let mut steps = std::pin::pin!(steps);
     let mut summary = MigrateSummary {
         kind: "summary",
         schema_version: STREAM_SCHEMA_VERSION,
@@ -116,27 +103,7 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
         ..Default::default()
     };
-    let mut rows = Vec::new();
-    while let Some(step) = steps.next().await {
-        match step {
-            Walked::Repository(r) => {
-                summary.add(&r);
-                let row = MigrateRow::of(&r);
-                if r.status == RepositoryStatus::Failed {
-                    let e = row.error.as_deref().unwrap_or("failed");
-                    super::notice::failed(g, &r.repository, e);
-                }
-                lines.json(&r);
-                if g.format == Format::Text {
-                    rows.push(row);
-                }
-            }
-            Walked::CatalogFailed(e) => {
-                super::notice::failed(g, "", &e);
-                summary.catalog_error = Some(e);
-            }
-        }
-    }
+    let mut rows = walk.all(catalog.clone(), &mut summary).await;
     progress.done();
     if let Err(e) = state.finish() {
         tracing::error!("{e}");
@@ -165,6 +132,42 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    /// Walks every repository the selection takes, printing each as it finishes; returns the
+    /// text table's rows (none for JSON).
+    async fn all(&self, catalog: Catalog, summary: &mut MigrateSummary) -> Vec<MigrateRow> {
+        let g = &self.ctx.global;
+        let steps =
+            walk::each_repository(catalog, self.selection.clone(), g.jobs, |name| async move {
+                self.progress.found_repositories(1);
+                let r = self.repository(name).await;
+                self.progress.repository_done(&r.repository);
+                r
+            });
+        let mut steps = std::pin::pin!(steps);
+        let mut rows = Vec::new();
+        while let Some(step) = steps.next().await {
+            match step {
+                Walked::Repository(r) => {
+                    summary.add(&r);
+                    let row = MigrateRow::of(&r);
+                    if r.status == RepositoryStatus::Failed {
+                        let e = row.error.as_deref().unwrap_or("failed");
+                        super::notice::failed(g, &r.repository, e);
+                    }
+                    self.lines.json(&r);
+                    if g.format == Format::Text {
+                        rows.push(row);
+                    }
+                }
+                Walked::CatalogFailed(e) => {
+                    super::notice::failed(g, "", &e);
+                    summary.catalog_error = Some(e);
+                }
+            }
+        }
+        rows
+    }
+
     /// Converts every image of one repository, a batch at a time; each batch's images are
     /// printed and recorded in the state file as soon as it is written.
     async fn repository(&self, name: String) -> MigrateRepository {
@@ -197,50 +200,13 @@ impl Walk<'_> {
             batches,
             |batch| self.batch(&store, &name, batch),
             |(batch, images, resumed)| {
-                for t in batch.problems {
-                    rep.tag_problem(TagProblem {
-                        tag: t.tag,
-                        message: t.message,
-                    });
-                }
-                if let Some(e) = batch.listing_error {
-                    rep.error.get_or_insert(e);
-                }
-                rep.counts.resumed_images += resumed;
                 settled &= images.iter().all(|i| i.status.is_settled());
-                for i in &images {
-                    self.lines.json(&MigrateImage {
-                        kind: "image",
-                        repository: &name,
-                        image: i,
-                    });
-                    for t in &i.writes.referrers_tags {
-                        if !written.insert(t.tag.clone()) {
-                            rep.counts.tags_rewritten_across_batches += 1;
-                        }
-                    }
-                }
-                if !self.opts.dry_run {
-                    record_images(self.state, &name, &images, &mut rep);
-                }
-                rep.add_images(&images);
+                self.batch_done(&mut rep, &mut written, batch, &images, resumed);
             },
         )
         .await;
         let all_ok = settled && rep.tag_problems_total == 0 && rep.error.is_none();
-        rep.status = if !all_ok {
-            RepositoryStatus::Failed
-        } else if rep.counts.converted == 0 && rep.counts.failed == 0 && !any_work(&rep) {
-            if rep.counts.resumed_images > 0 && rep.counts.images == 0 {
-                RepositoryStatus::Resumed
-            } else {
-                RepositoryStatus::Unchanged
-            }
-        } else if self.opts.dry_run {
-            RepositoryStatus::Planned
-        } else {
-            RepositoryStatus::Done
-        };
+        rep.status = status(&rep, all_ok, self.opts.dry_run);
         if all_ok && complete && !self.opts.dry_run {
             if let Err(e) = self.state.record(&Record::Repository {
                 repository: name,
@@ -251,6 +217,45 @@ impl Walk<'_> {
             }
         }
         rep
+    }
+
+    /// A finished batch: its images printed (JSON), recorded in the state file and counted.
+    /// `written`: the referrers tags earlier batches of the repository wrote.
+    fn batch_done(
+        &self,
+        rep: &mut MigrateRepository,
+        written: &mut HashSet<String>,
+        batch: Batch,
+        images: &[ImageReport],
+        resumed: usize,
+    ) {
+        for t in batch.problems {
+            rep.tag_problem(TagProblem {
+                tag: t.tag,
+                message: t.message,
+            });
+        }
+        if let Some(e) = batch.listing_error {
+            rep.error.get_or_insert(e);
+        }
+        rep.counts.resumed_images += resumed;
+        for i in images {
+            self.lines.json(&MigrateImage {
+                kind: "image",
+                repository: &rep.repository,
+                image: i,
+            });
+            for t in &i.writes.referrers_tags {
+                if !written.insert(t.tag.clone()) {
+                    rep.counts.tags_rewritten_across_batches += 1;
+                }
+            }
+        }
+        if !self.opts.dry_run {
+            let name = rep.repository.clone();
+            record_images(self.state, &name, images, rep);
+        }
+        rep.add_images(images);
     }
 
     /// One batch: the images the state file does not record as done, converted as one engine
@@ -276,9 +281,23 @@ impl Walk<'_> {
     }
 }
 
-/// Whether a repository's images did any work (or, in a dry run, planned some).
-fn any_work(rep: &MigrateRepository) -> bool {
-    rep.counts.manifests > 0 || rep.counts.tags_created > 0 || rep.counts.tags_updated > 0
+/// A worked-on repository's status (`all_ok`: every image settled, every tag read).
+fn status(rep: &MigrateRepository, all_ok: bool, dry_run: bool) -> RepositoryStatus {
+    let c = &rep.counts;
+    let work = c.manifests > 0 || c.tags_created > 0 || c.tags_updated > 0;
+    if !all_ok {
+        RepositoryStatus::Failed
+    } else if c.converted == 0 && c.failed == 0 && !work {
+        if c.resumed_images > 0 && c.images == 0 {
+            RepositoryStatus::Resumed
+        } else {
+            RepositoryStatus::Unchanged
+        }
+    } else if dry_run {
+        RepositoryStatus::Planned
+    } else {
+        RepositoryStatus::Done
+    }
 }
 
 /// Reads every image of a batch (their attestation manifests concurrently), then converts them
