@@ -159,6 +159,11 @@ pub struct CheckArgs {
     /// Also write the report as a self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Exit 3 unless every platform has each of these (comma-separated: sbom, provenance,
+    /// signature), on it or its index; without it: unless every platform has a discoverable
+    /// BuildKit attestation.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub require: Vec<crate::plan::supply::Requirement>,
 }
 
 /// `referrify migrate`.

@@ -224,6 +224,9 @@ pub struct RepositoryImages {
     pub images: Vec<TaggedImage>,
     /// Tags that could not be read.
     pub problems: Vec<TagProblem>,
+    /// Every tag listed, those not taken for images included (cosign's `.sig`/`.att`/`.sbom`
+    /// tags tell `check` about signatures without another request).
+    pub listed: Vec<String>,
 }
 
 /// Opens one repository of `registry` and reads its images (see [`images`]); the error says why
@@ -238,23 +241,30 @@ pub async fn repository(
         .repository(registry, name)
         .map_err(|e| e.to_string())?;
     match images(&store, selection).await {
-        Ok(Some((images, problems))) => Ok((store.into(), RepositoryImages { images, problems })),
+        Ok(Some((images, problems, listed))) => Ok((
+            store.into(),
+            RepositoryImages {
+                images,
+                problems,
+                listed,
+            },
+        )),
         Ok(None) => Err(format!("repository {name} not found")),
         Err(e) => Err(format!("listing tags: {e}")),
     }
 }
 
 /// The images of a repository: every tag `selection` takes, read once; tags with the same
-/// digest give one image. `Ok(None)`: the repository does not exist.
+/// digest give one image; with every tag listed. `Ok(None)`: the repository does not exist.
 pub async fn images(
     store: &RegistryStore,
     selection: &Selection,
-) -> Result<Option<(Vec<TaggedImage>, Vec<TagProblem>)>, StoreError> {
-    let Some(tags) = store.tags().await? else {
+) -> Result<Option<ImagesAndTags>, StoreError> {
+    let Some(listed) = store.tags().await? else {
         return Ok(None);
     };
-    let tags: Vec<String> = tags
-        .into_iter()
+    let tags: Vec<String> = listed
+        .iter()
         .filter(|t| {
             let valid = is_valid_tag(t);
             if !valid {
@@ -262,6 +272,7 @@ pub async fn images(
             }
             valid && selection.takes_tag(t)
         })
+        .cloned()
         .collect();
     let fetched = join_all(tags.iter().map(|t| store.read(t))).await;
     let mut out: Vec<TaggedImage> = Vec::new();
@@ -290,5 +301,8 @@ pub async fn images(
             }),
         }
     }
-    Ok(Some((out, problems)))
+    Ok(Some((out, problems, listed)))
 }
+
+/// A repository's images, the tags that could not be read, and every tag listed.
+pub type ImagesAndTags = (Vec<TaggedImage>, Vec<TagProblem>, Vec<String>);

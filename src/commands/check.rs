@@ -3,7 +3,7 @@
 
 use super::{emit, usage, Context};
 use crate::cli::CheckArgs;
-use crate::engine::check::{self as checking, Tagged};
+use crate::engine::check::{self as checking, Asked, Tagged};
 use crate::exit::Exit;
 use crate::model::reference::{parse_registry, ImageRef};
 use crate::report::commands::fix;
@@ -35,8 +35,12 @@ pub async fn run(
             break;
         }
         progress.start(text);
+        let asked = Asked {
+            required: &args.require,
+            cosign_tags: None,
+        };
         let img = match ctx.stores.open(r) {
-            Ok(store) => checking::check_image(&store, text, fix(g.plain_http, text)).await,
+            Ok(store) => checking::check_image(&store, text, fix(g.plain_http, text), &asked).await,
             Err(e) => checking::failed(text, e.to_string()),
         };
         if let Some(e) = &img.error {
@@ -71,11 +75,23 @@ pub async fn run(
     }
     if report.summary.failed_images > 0 || report.images.iter().any(|i| !i.problems.is_empty()) {
         Exit::Failure
-    } else if report.summary.uncovered > 0 {
+    } else if gaps(args, report.summary.uncovered, &report.images) {
         Exit::Uncovered
     } else {
         Exit::Ok
     }
+}
+
+/// Whether the check found what exits 3: with `--require`, a requirement unmet on some
+/// platform; without, an uncovered platform (today's rule).
+fn gaps(args: &CheckArgs, uncovered: usize, images: &[crate::report::CheckImage]) -> bool {
+    if args.require.is_empty() {
+        return uncovered > 0;
+    }
+    images
+        .iter()
+        .flat_map(|i| &i.platforms)
+        .any(|p| !p.supply.unmet.is_empty())
 }
 
 fn write_html(path: &Path, report: &RegistryCheckReport) -> Result<(), String> {
@@ -119,7 +135,7 @@ pub async fn run_registry(
         g.jobs,
         |name| async move {
             progress.found_repositories(1);
-            let r = check_repository(ctx, registry_ref, name, sel, args.statements).await;
+            let r = check_repository(ctx, registry_ref, name, sel, args).await;
             progress.repository_done(&r.repository);
             let platforms: usize = r.images.iter().map(|i| i.platforms.len()).sum();
             progress.found_images(r.images.len() as u64);
@@ -153,9 +169,14 @@ pub async fn run_registry(
         }
     }
     let s = &report.summary;
+    let images: Vec<_> = report
+        .repositories
+        .iter()
+        .flat_map(|r| r.images.iter().cloned())
+        .collect();
     if catalog_error.is_some() || s.failed_repositories > 0 || s.failed_images > 0 {
         Exit::Failure
-    } else if s.uncovered > 0 {
+    } else if gaps(args, s.uncovered, &images) {
         Exit::Uncovered
     } else {
         Exit::Ok
@@ -168,7 +189,7 @@ async fn check_repository(
     registry: &str,
     name: String,
     selection: &crate::plan::scope::Selection,
-    statements: bool,
+    args: &CheckArgs,
 ) -> RepositoryCoverage {
     let mut rep = RepositoryCoverage {
         repository: name.clone(),
@@ -200,11 +221,17 @@ async fn check_repository(
             tags: t.tags,
         })
         .collect();
+    let cosign = crate::model::supply::cosign_tags(&images.listed);
+    let asked = Asked {
+        required: &args.require,
+        cosign_tags: Some(&cosign),
+    };
     rep.images = checking::check_images(
         &store,
         tagged,
         |d| fix(plain, &format!("{base}@{d}")),
-        statements,
+        args.statements,
+        &asked,
     )
     .await;
     rep

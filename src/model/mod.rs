@@ -12,3 +12,4 @@ pub mod reference;
 pub mod referrers;
 pub mod rewrite;
 pub mod statement;
+pub mod supply;

@@ -1,10 +1,12 @@
 //! The JSON schema of `check`: coverage per platform manifest, per image and, for a registry,
 //! per repository, with the totals.
 
+use super::supply::SupplyTotals;
 use super::{Problem, SCHEMA_VERSION};
 use crate::model::digest::Digest;
 use crate::model::referrers::Via;
 use crate::plan::coverage::{Found, PlatformState, StatementCheck};
+use crate::plan::supply::Supply;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -36,6 +38,8 @@ pub struct CheckSummary {
     pub covered: usize,
     /// Platform manifests with a gap.
     pub uncovered: usize,
+    /// Platforms with an SBOM, provenance, a signature, an unmet `--require`.
+    pub supply: SupplyTotals,
 }
 
 /// Coverage of one image.
@@ -94,6 +98,8 @@ pub struct PlatformReport {
     /// `artifactType` than its own, say (left out when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// SBOM, provenance and signatures found for it or its index (docs/supply-chain.md).
+    pub supply: Supply,
 }
 
 /// `referrify check REGISTRY`: coverage across repositories.
@@ -149,6 +155,8 @@ pub struct CoverageSummary {
     pub states: BTreeMap<PlatformState, usize>,
     /// HTTP requests sent (tokens and retries included).
     pub requests: u64,
+    /// Platforms with an SBOM, provenance, a signature, an unmet `--require`.
+    pub supply: SupplyTotals,
 }
 
 impl CoverageSummary {
@@ -159,6 +167,7 @@ impl CoverageSummary {
         for i in &repo.images {
             self.add_image(i);
         }
+        self.supply = self.supply.plus(SupplyTotals::of(&repo.images));
     }
 
     /// Adds one image; a check of images ([`CheckSummary`]) counts the same way.
@@ -190,6 +199,7 @@ impl CheckSummary {
             platforms: s.platforms,
             covered: s.covered,
             uncovered: s.uncovered,
+            supply: SupplyTotals::of(images),
         }
     }
 }

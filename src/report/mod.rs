@@ -10,8 +10,10 @@ mod migrate;
 pub mod progress;
 pub mod sanitize;
 pub mod states;
+pub mod supply;
 pub mod text;
 mod undo;
+pub mod verify;
 
 pub use crate::model::image::Problem;
 pub use check::{
