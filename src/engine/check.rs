@@ -272,7 +272,7 @@ async fn list(store: &Store, targets: &[Target]) -> (Vec<Listed>, IndexListings)
     let listed: BTreeMap<Digest, Result<ReferrersListing, String>> = subjects
         .iter()
         .cloned()
-        .zip(store.referrers_many(&subjects).await)
+        .zip(store.referrers_many_of_any_type(&subjects).await)
         .map(|(d, r)| (d, r.map_err(|e| e.to_string())))
         .collect();
     let index_listings = targets
