@@ -109,6 +109,11 @@ pub struct ConvertArgs {
     /// Skip listing referrers after the writes.
     #[arg(long)]
     pub no_verify: bool,
+    /// Also fill in `artifactType` and annotations, read from each entry's manifest, for
+    /// referrers tag entries that lack them (older cosign / go-containerregistry); `undo`
+    /// takes them out again.
+    #[arg(long)]
+    pub repair_tag_entries: bool,
 }
 
 /// Which repositories and tags a registry-wide command takes.

@@ -8,6 +8,7 @@ mod convert;
 pub mod html;
 mod migrate;
 pub mod progress;
+pub mod repair;
 pub mod sanitize;
 pub mod states;
 pub mod supply;
@@ -24,6 +25,7 @@ pub use convert::{
     AttestationReport, ConvertReport, ConvertSummary, ImageReport, IndexRewrite, TagWrite, Writes,
 };
 pub use migrate::{MigrateRepository, MigrateRow, MigrateSummary, TagProblem};
+pub use repair::RepairedEntry;
 pub use states::{AttestationState, ImageStatus, RepositoryStatus, UndoStatus};
 pub use undo::{UndoImage, UndoReport, UndoSummary};
 

@@ -32,6 +32,7 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
     let verbs = if r.dry_run { &WOULD } else { &DID };
     for img in &r.images {
         convert_image(&mut o, img, verbs, verbose);
+        super::repair::lines(&mut o, &img.repaired_entries, r.dry_run);
     }
     let s = &r.summary;
     let _ = writeln!(
