@@ -270,7 +270,25 @@ fn referrers_of_platforms_and_index_are_classified_and_gated() {
         );
         let n = commands_are_well_formed(&r, "/images/0/platforms", &repo);
         assert!(n >= 8, "{n} verify commands");
-        let text = referrify(&["check", &image]);
+        let html = dir.join("coverage.html");
+        let text = referrify(&["check", "--html", html.to_str().unwrap(), &image]);
+        let page = std::fs::read_to_string(&html).unwrap();
+        for key in ["sbom", "provenance", "signature"] {
+            assert!(
+                page.contains(&format!(
+                    r#"data-total="{key}"><div class="value">2 of 2</div>"#
+                )),
+                "{key} total on the page"
+            );
+            assert!(
+                page.contains(&format!(r#"data-key="{key}""#)),
+                "{key} column"
+            );
+        }
+        assert!(
+            page.contains("platform referrer (notation-signature)"),
+            "signature cell"
+        );
         let text = String::from_utf8_lossy(&text.stdout);
         assert!(
             text.contains(
