@@ -321,16 +321,40 @@ fn referrers_of_platforms_and_index_are_classified_and_gated() {
     }
 }
 
-/// cosign ≤ 2's tag scheme: `sha256-<hex>.sig` next to the image, with the manifest cosign
-/// writes (simple-signing layer, signature annotation). Found by the registry-wide check from the
-/// tag list it reads (no request more), reported as discoverable only to cosign.
+/// cosign ≤ 2's tag scheme: `sha256-<hex>.sig` and `.att` next to the image, with the
+/// manifests cosign writes (a simple-signing layer with the signature annotation; a DSSE layer
+/// with `predicateType`). Found by the registry-wide check from the tag list it reads: the
+/// `.sig` costs no request, the `.att` one (its predicate type); both are reported as
+/// discoverable only to cosign.
 #[test]
-fn cosign_tag_scheme_signatures_are_found_from_the_tag_list() {
+fn cosign_tag_scheme_is_found_from_the_tag_list() {
     let reg = Registry::distribution();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let repo = common::unique_repo("cosigntag");
     load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
+    let image = reg.reference(&format!("{repo}:multi"));
+    let out = referrify(&["convert", "-q", &image]);
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let gate = [
+        "--repo",
+        &repo,
+        "--format",
+        "json",
+        "--require",
+        "signature",
+    ];
+    let check_registry = || {
+        let mut args = vec!["check", reg.addr.as_str()];
+        args.extend(gate);
+        referrify(&args)
+    };
+    let out = check_registry();
+    assert_eq!(code(&out), 3, "no signature yet: {}", explain(&out));
+    let u = unmet(&json(&out), "/repositories/0/images/0/platforms");
+    assert_eq!(u.len(), 2, "{u:?}");
+    assert!(u.iter().all(|u| u.starts_with("signature: ")), "{u:?}");
+
     let repo_ref = reg.reference(&repo);
     let config = push_blob(
         &repo_ref,
@@ -338,62 +362,91 @@ fn cosign_tag_scheme_signatures_are_found_from_the_tag_list() {
         "application/vnd.oci.image.config.v1+json",
         br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#,
     );
-    let mut layer = push_blob(
+    let mut sig_layer = push_blob(
         &repo_ref,
         dir,
         "application/vnd.dev.cosign.simplesigning.v1+json",
         br#"{"critical":{"identity":{"docker-reference":"x"},"image":{"docker-manifest-digest":"sha256:00"},"type":"cosign container image signature"},"optional":null}"#,
     );
-    layer["annotations"] = json!({"dev.cosignproject.cosign/signature": "MEUCIQ=="});
-    let sig = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config,
-        "layers": [layer]
-    });
-    let hex = &LEGACY_MULTI.index[7..];
-    push_manifest(
-        RegistryKind::Distribution,
-        &format!("{repo_ref}:sha256-{hex}.sig"),
+    sig_layer["annotations"] = json!({"dev.cosignproject.cosign/signature": "MEUCIQ=="});
+    let mut att_layer = push_blob(
+        &repo_ref,
         dir,
-        &sig,
+        "application/vnd.dsse.envelope.v1+json",
+        br#"{"payloadType":"application/vnd.in-toto+json","payload":"e30=","signatures":[]}"#,
     );
-    let out = referrify(&["convert", "-q", &reg.reference(&format!("{repo}:multi"))]);
-    assert_eq!(code(&out), 0, "{}", explain(&out));
+    att_layer["annotations"] = json!({
+        "dev.cosignproject.cosign/signature": "",
+        "predicateType": "https://spdx.dev/Document"
+    });
+    let manifest = |layer: &Value| {
+        json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": [layer]
+        })
+    };
+    let sig_tag = format!("sha256-{}.sig", &LEGACY_MULTI.index[7..]);
+    let att_tag = format!("sha256-{}.att", &AMD64[7..]);
+    let kind = RegistryKind::Distribution;
+    push_manifest(
+        kind,
+        &format!("{repo_ref}:{sig_tag}"),
+        dir,
+        &manifest(&sig_layer),
+    );
+    push_manifest(
+        kind,
+        &format!("{repo_ref}:{att_tag}"),
+        dir,
+        &manifest(&att_layer),
+    );
 
     reg.clear_requests();
-    let out = referrify(&[
-        "check",
-        &reg.addr,
-        "--repo",
-        &repo,
-        "--format",
-        "json",
-        "--require",
-        "signature",
-    ]);
+    let out = check_registry();
     assert_eq!(code(&out), 0, "{}", explain(&out));
     let r = json(&out);
-    // The .sig tag is not an image: one image, found from the tags list alone.
+    // The .sig and .att tags are not images: one image.
     let images = r["repositories"][0]["images"].as_array().unwrap();
     assert_eq!(images.len(), 1, "{r:#}");
-    assert!(
-        reg.requests().iter().all(|q| !q.path().contains(".sig")),
-        "no request reads the .sig tag"
+    let reads = |tag: &str| {
+        reg.requests()
+            .iter()
+            .filter(|q| q.path().ends_with(tag))
+            .count()
+    };
+    assert_eq!(
+        reads(&sig_tag),
+        0,
+        "the .sig tag is known from the tag list"
     );
-    let got = items(&r, "/repositories/0/images/0/platforms");
+    assert_eq!(
+        reads(&att_tag),
+        1,
+        "the .att tag is read once, for its predicate type"
+    );
+    let at = "/repositories/0/images/0/platforms";
+    let got = items(&r, at);
     for p in ["linux/amd64", "linux/arm64"] {
-        assert!(
-            got.contains(&(
-                p.into(),
-                "cosign-tag-signature".into(),
-                "index".into(),
-                "cosign-tag".into()
-            )),
-            "{got:#?}"
+        let sig = (
+            p.into(),
+            "cosign-tag-signature".into(),
+            "index".into(),
+            "cosign-tag".into(),
         );
+        assert!(got.contains(&sig), "{got:#?}");
     }
-    commands_are_well_formed(&r, "/repositories/0/images/0/platforms", &repo);
+    let amd = &r["repositories"][0]["images"][0]["platforms"][0];
+    let att = amd["supply"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "cosign-tag-attestation")
+        .unwrap_or_else(|| panic!("{amd:#}"));
+    assert_eq!(att["tag"], att_tag.as_str());
+    assert_eq!(att["predicateTypes"], json!(["https://spdx.dev/Document"]));
+    commands_are_well_formed(&r, at, &repo);
 
     // `check IMAGE` reads no tag list, so it says where to look.
     let out = referrify(&[
@@ -402,166 +455,9 @@ fn cosign_tag_scheme_signatures_are_found_from_the_tag_list() {
         "json",
         "--require",
         "signature",
-        &reg.reference(&format!("{repo}:multi")),
+        &image,
     ]);
     assert_eq!(code(&out), 3, "{}", explain(&out));
     let u = unmet(&json(&out), "/images/0/platforms");
     assert!(u.iter().all(|u| u.contains("registry-wide")), "{u:?}");
-}
-
-/// A referrers tag as go-containerregistry wrote it before v0.22.1 (cosign#5098): the entry
-/// has no `artifactType` and no annotations, so `oras discover --artifact-type` misses it.
-/// `convert --repair-tag-entries` adds exactly those two members, read from the manifest; `undo`
-/// gives the tag its original bytes back.
-#[test]
-fn repair_fills_in_tag_entries_and_undo_restores_the_bytes() {
-    let reg = Registry::distribution();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let repo = common::unique_repo("repair");
-    load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
-    let repo_ref = reg.reference(&repo);
-    let config = push_blob(&repo_ref, dir, "application/vnd.oci.empty.v1+json", b"{}");
-    let layer = push_blob(
-        &repo_ref,
-        dir,
-        BUNDLE,
-        br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}"#,
-    );
-    let amd64_size = common::http_get(
-        &reg,
-        &format!("/v2/{repo}/manifests/{AMD64}"),
-        common::MANIFEST_ACCEPT,
-    )
-    .2
-    .len();
-    let bundle = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "artifactType": BUNDLE,
-        "config": config,
-        "layers": [layer],
-        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": AMD64, "size": amd64_size},
-        "annotations": {
-            "dev.sigstore.bundle.content": "dsse-envelope",
-            "dev.sigstore.bundle.predicateType": "https://slsa.dev/provenance/v1",
-            "org.opencontainers.image.created": "2026-11-29T00:00:00Z"
-        }
-    }))
-    .unwrap();
-    let bundle_digest = common::sha256_digest(&bundle);
-    let put = |reference: &str, bytes: &[u8], media_type: &str| {
-        let (status, _, body) = common::registry_request(
-            &reg,
-            "PUT",
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[("content-type", media_type)],
-            bytes,
-        );
-        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    };
-    put(
-        &bundle_digest,
-        &bundle,
-        "application/vnd.oci.image.manifest.v1+json",
-    );
-    let entry = format!(
-        r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":{},"digest":"{bundle_digest}"}}"#,
-        bundle.len()
-    );
-    let original = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{entry}]}}"#
-    );
-    let tag = format!("sha256-{}", &AMD64[7..]);
-    put(
-        &tag,
-        original.as_bytes(),
-        "application/vnd.oci.image.index.v1+json",
-    );
-    let subject = reg.reference(&format!("{repo}@{AMD64}"));
-    let typed = [
-        "--distribution-spec",
-        "v1.1-referrers-tag",
-        "--artifact-type",
-        BUNDLE,
-    ];
-    let found = |v: &Value| common::oras_referrer_digests(v).contains(&bundle_digest);
-    assert!(
-        !found(&common::oras_discover(&subject, &typed)),
-        "found before the repair"
-    );
-
-    let image = reg.reference(&format!("{repo}:multi"));
-    let out = referrify(&[
-        "convert",
-        "--repair-tag-entries",
-        "--format",
-        "json",
-        &image,
-    ]);
-    assert_eq!(code(&out), 0, "{}", explain(&out));
-    let r = json(&out);
-    let repaired = r["images"][0]["repairedEntries"].as_array().unwrap();
-    assert_eq!(repaired.len(), 1, "{r:#}");
-    assert_eq!(repaired[0]["tag"], tag.as_str());
-    assert_eq!(repaired[0]["digest"], bundle_digest.as_str());
-    assert_eq!(repaired[0]["artifactType"], BUNDLE);
-    // Exactly the two members, in front of the entry's own bytes; nothing else of it changed.
-    let after = common::http_get(
-        &reg,
-        &format!("/v2/{repo}/manifests/{tag}"),
-        "application/vnd.oci.image.index.v1+json",
-    )
-    .2;
-    let after = String::from_utf8(after).unwrap();
-    let filled = format!(
-        r#"{{"artifactType":"{BUNDLE}","annotations":{{"dev.sigstore.bundle.content":"dsse-envelope","dev.sigstore.bundle.predicateType":"https://slsa.dev/provenance/v1","org.opencontainers.image.created":"2026-11-29T00:00:00Z"}},{}"#,
-        &entry[1..]
-    );
-    assert!(after.contains(&filled), "{after}");
-    assert!(
-        found(&common::oras_discover(&subject, &typed)),
-        "oras finds it by type"
-    );
-    // The check now classifies it from the listing alone.
-    let out = referrify(&[
-        "check",
-        "--format",
-        "json",
-        "--require",
-        "provenance",
-        &image,
-    ]);
-    assert_eq!(code(&out), 0, "{}", explain(&out));
-
-    // A second repair finds nothing to do.
-    let out = referrify(&[
-        "convert",
-        "--repair-tag-entries",
-        "--format",
-        "json",
-        &image,
-    ]);
-    assert_eq!(code(&out), 0, "{}", explain(&out));
-    assert!(json(&out)["images"][0].get("repairedEntries").is_none());
-
-    let out = referrify(&["undo", "--format", "json", &image]);
-    assert_eq!(code(&out), 0, "{}", explain(&out));
-    assert_eq!(
-        json(&out)["images"][0]["restoredEntries"],
-        1,
-        "{}",
-        explain(&out)
-    );
-    let back = common::http_get(
-        &reg,
-        &format!("/v2/{repo}/manifests/{tag}"),
-        "application/vnd.oci.image.index.v1+json",
-    )
-    .2;
-    assert_eq!(
-        String::from_utf8(back).unwrap(),
-        original,
-        "undo restores the original bytes"
-    );
 }

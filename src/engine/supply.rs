@@ -63,6 +63,7 @@ pub async fn assess_all(
         known.manifests,
     )
     .await;
+    let att_types = read_att_tags(store, subjects, known.cosign_tags).await;
     let locator = store.locator();
     subjects
         .iter()
@@ -79,6 +80,7 @@ pub async fn assess_all(
                 index_tags: tags(s.index),
                 legacy_predicate_types: s.legacy_predicate_types.clone(),
                 tags_read: known.cosign_tags.is_some(),
+                att_types: att_types.clone(),
             };
             let mut out = assess(&facts);
             out.unmet = unmet(&out, &facts, required);
@@ -93,6 +95,41 @@ pub async fn assess_all(
             );
             out
         })
+        .collect()
+}
+
+/// Reads each cosign `.att` tag naming a subject (one request each, at most
+/// [`MAX_READS_PER_SUBJECT`] per batch): its layers' `predicateType` says SBOM or provenance.
+async fn read_att_tags(
+    store: &Store,
+    subjects: &[Subject<'_>],
+    tags: Option<&BTreeMap<Digest, Vec<CosignTag>>>,
+) -> BTreeMap<String, Vec<String>> {
+    let Some(tags) = tags else {
+        return BTreeMap::new();
+    };
+    let mut seen = BTreeSet::new();
+    let wanted: Vec<&str> = subjects
+        .iter()
+        .flat_map(|s| std::iter::once(s.platform).chain(s.index))
+        .filter_map(|d| tags.get(d))
+        .flatten()
+        .filter(|t| t.kind == Kind::CosignTagAttestation && seen.insert(t.tag.clone()))
+        .map(|t| t.tag.as_str())
+        .take(MAX_READS_PER_SUBJECT)
+        .collect();
+    let read = join_all(wanted.iter().map(|t| async move {
+        let raw = store.read(t).await.ok()??;
+        match Document::parse(&raw.bytes, None).ok()? {
+            Document::Manifest(m) => Some(supply::cosign_att_predicate_types(&m)),
+            Document::Index(_) => None,
+        }
+    }))
+    .await;
+    wanted
+        .into_iter()
+        .zip(read)
+        .filter_map(|(t, types)| types.map(|ty| (t.to_string(), ty)))
         .collect()
 }
 

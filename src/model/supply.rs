@@ -105,6 +105,22 @@ impl<'a> Shape<'a> {
     }
 }
 
+/// The layer annotation cosign's legacy `.att` manifests carry (`cosign attest`).
+pub const COSIGN_PREDICATE_TYPE: &str = "predicateType";
+
+/// The predicate types of a cosign `.att` manifest, from its layers' `predicateType`.
+pub fn cosign_att_predicate_types(m: &ManifestView) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in &m.layers {
+        if let Some(p) = l.annotations.get(COSIGN_PREDICATE_TYPE) {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The predicate types a manifest's layers name (BuildKit's `in-toto.io/predicate-type`).
 pub fn layer_predicate_types(m: &ManifestView) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

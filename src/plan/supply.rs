@@ -6,6 +6,7 @@
 use crate::model::digest::Digest;
 use crate::model::supply::{self, Classified, CosignTag, Evidence, Kind};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 /// What a referrer is attached to.
@@ -66,6 +67,8 @@ pub struct SupplyFacts {
     pub legacy_predicate_types: Vec<String>,
     /// Whether cosign's tags were looked at (they are where the tag list was read).
     pub tags_read: bool,
+    /// Predicate types of cosign `.att` tags read, by tag.
+    pub att_types: BTreeMap<String, Vec<String>>,
 }
 
 /// A requirement of `check --require`.
@@ -145,7 +148,7 @@ pub fn assess(f: &SupplyFacts) -> Supply {
             on,
             discoverable: Discovery::CosignTag,
             artifact_type: None,
-            predicate_types: Vec::new(),
+            predicate_types: f.att_types.get(&t.tag).cloned().unwrap_or_default(),
         }));
     }
     // Items are in preference order: referrers before cosign tags, platform before index.
@@ -204,7 +207,7 @@ fn why(r: Requirement, s: &Supply, f: &SupplyFacts) -> String {
         Requirement::Sbom | Requirement::Provenance
             if s.items.iter().any(|i| i.kind == Kind::CosignTagAttestation) =>
         {
-            " (a cosign .att tag exists; its predicate types are not read)"
+            " (a cosign .att tag exists but names no such predicate type)"
         }
         Requirement::Signature if !f.tags_read => {
             " on the platform manifest or its index as a referrer (cosign's .sig tags are looked for only by a registry-wide check, which lists tags)"
