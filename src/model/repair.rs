@@ -255,4 +255,80 @@ mod tests {
         // An entry another tool wrote with artifactType first is not taken for ours.
         assert_eq!(unrepair(tag.as_bytes(), &subject, &ms).unwrap(), None);
     }
+
+    fn view(at: Option<&str>, ann: &BTreeMap<String, String>) -> (Digest, ManifestView) {
+        let mut m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.cncf.notary.signature", "digest": media::EMPTY_JSON_DIGEST, "size": 2},
+            "layers": []
+        });
+        if let Some(t) = at {
+            m["artifactType"] = json!(t);
+        }
+        if !ann.is_empty() {
+            m["annotations"] = json!(ann);
+        }
+        let b = serde_json::to_vec(&m).unwrap();
+        let Document::Manifest(v) = Document::parse(&b, None).unwrap() else {
+            panic!()
+        };
+        (Digest::sha256(&b), *v)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_bytes_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let s = Digest::sha256(b"s");
+            let ms = BTreeMap::new();
+            let _ = entries_to_repair(&b, &s);
+            let _ = repaired_candidates(&b, &s);
+            let _ = repair(&b, &s, &ms);
+            let _ = unrepair(&b, &s, &ms);
+        }
+
+        #[test]
+        fn repair_is_undone_byte_for_byte(
+            entries in proptest::collection::vec((
+                proptest::option::of("[a-z/.+ <>\u{e9}\\\"]{1,12}"),
+                proptest::collection::btree_map("[a-z.<>\u{2028}]{1,8}", "[ -~\u{e9}]{0,8}", 0..3),
+                0..3u8,
+                proptest::bool::ANY,
+            ), 1..5),
+            pretty in proptest::bool::ANY,
+        ) {
+            let subject = Digest::sha256(b"subject");
+            let mut ms = BTreeMap::new();
+            let mut items = Vec::new();
+            for (n, (at, ann, form, has_ann)) in entries.iter().enumerate() {
+                let mut ann = ann.clone();
+                ann.insert(format!("n{n}"), String::new());
+                let (d, v) = view(at.as_deref(), &ann);
+                ms.insert(d.clone(), v);
+                let sep = if pretty { ", " } else { "," };
+                let mut e = format!("{{\"mediaType\":\"{}\"{sep}\"size\":1{sep}\"digest\":\"{d}\"", media::OCI_MANIFEST);
+                if *form == 1 {
+                    e.push_str(&format!("{sep}\"artifactType\":\"x\""));
+                }
+                if *has_ann {
+                    e.push_str(&format!("{sep}\"annotations\":{{\"k\":\"v\"}}"));
+                }
+                e.push('}');
+                items.push(if pretty { format!("\n    {e}") } else { e });
+            }
+            let tag = format!("{{\"schemaVersion\":2,\"manifests\":[{}]}}", items.join(","));
+            let Some((fixed, done)) = repair(tag.as_bytes(), &subject, &ms).unwrap() else {
+                // Only when every entry already has both members.
+                proptest::prop_assert!(entries.iter().all(|(_, _, f, a)| *f == 1 && *a));
+                return Ok(());
+            };
+            for d in read_tag_index(&fixed, &subject).unwrap() {
+                proptest::prop_assert!(d.artifact_type.is_some());
+                proptest::prop_assert!(!d.annotations.is_empty());
+            }
+            let (back, restored) = unrepair(&fixed, &subject, &ms).unwrap().unwrap();
+            proptest::prop_assert_eq!(restored.len(), done.len());
+            proptest::prop_assert_eq!(back, tag.as_bytes().to_vec());
+        }
+    }
 }

@@ -343,4 +343,13 @@ mod tests {
         );
         assert_eq!(evidence("https://example.com/x"), None);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn tag_parser_never_panics(t in "\\PC{0,80}") {
+            if let Some(c) = cosign_tag(&t) {
+                proptest::prop_assert_eq!(c.tag, t);
+            }
+        }
+    }
 }

@@ -81,7 +81,7 @@ fn item_commands(at: &Locator, item: &Item, s: &Subjects<'_>) -> Vec<String> {
                 })
                 .collect();
             v.push(format!(
-                "gh attestation verify --owner OWNER {}",
+                "gh attestation verify --bundle-from-oci --owner OWNER {}",
                 quote(&format!("oci://{}", reference.with_digest(subject)))
             ));
             v
@@ -173,7 +173,9 @@ mod tests {
         }
         assert!(cmds[0].contains("--type slsaprovenance1"), "{}", cmds[0]);
         assert!(cmds[0].ends_with(&format!("{i}'")), "{}", cmds[0]);
-        assert!(cmds[1].starts_with("gh attestation verify --owner OWNER 'oci://"));
+        assert!(
+            cmds[1].starts_with("gh attestation verify --bundle-from-oci --owner OWNER 'oci://")
+        );
         assert!(cmds[2].starts_with("notation verify --insecure-registry "));
     }
 }
