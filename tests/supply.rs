@@ -164,74 +164,7 @@ fn referrers_of_platforms_and_index_are_classified_and_gated() {
         let out = referrify(&["check", "--require", "sbom,provenance", &image]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", explain(&out));
 
-        let at = |d: &str| reg.reference(&format!("{repo}@{d}"));
-        // A Sigstore message signature on the index covers both platforms.
-        attach(
-            kind,
-            &at(LEGACY_MULTI.index),
-            dir,
-            BUNDLE,
-            BUNDLE,
-            &["dev.sigstore.bundle.content=message-signature"],
-        );
-        // On amd64: a DSSE provenance bundle, Notation, cosign OCI 1.1, something else.
-        attach(
-            kind,
-            &at(AMD64),
-            dir,
-            BUNDLE,
-            BUNDLE,
-            &[
-                "dev.sigstore.bundle.content=dsse-envelope",
-                "dev.sigstore.bundle.predicateType=https://slsa.dev/provenance/v1",
-            ],
-        );
-        attach(
-            kind,
-            &at(AMD64),
-            dir,
-            NOTATION,
-            "application/jose+json",
-            &[],
-        );
-        attach(
-            kind,
-            &at(AMD64),
-            dir,
-            COSIGN_SIG,
-            "application/vnd.dev.cosign.simplesigning.v1+json",
-            &["dev.cosignproject.cosign/signature=MEUCIQ"],
-        );
-        attach(
-            kind,
-            &at(AMD64),
-            dir,
-            "application/vnd.example.thing",
-            "text/plain",
-            &[],
-        );
-        // On arm64: Notation's older form (no artifactType; the type as config.mediaType).
-        let repo_ref = reg.reference(&repo);
-        let config = push_blob(&repo_ref, dir, NOTATION, b"{}");
-        let sig = push_blob(&repo_ref, dir, "application/cose", b"cose-signature");
-        let arm64_size = common::http_get(
-            &reg,
-            &format!("/v2/{repo}/manifests/{ARM64}"),
-            common::MANIFEST_ACCEPT,
-        )
-        .2
-        .len();
-        let old = json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": config,
-            "layers": [sig],
-            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ARM64, "size": arm64_size},
-            "annotations": {"io.cncf.notary.x509chain.thumbprint#S256": "[\"ab\"]"}
-        });
-        // By digest: a tag would make it an image of the registry-wide check.
-        let old_digest = common::sha256_digest(&serde_json::to_vec(&old).unwrap());
-        push_manifest(kind, &format!("{repo_ref}@{old_digest}"), dir, &old);
+        let old_digest = attach_foreign(kind, &reg, &repo, dir);
 
         let out = referrify(&["check", "--format", "json", "--require", all, &image]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", explain(&out));
@@ -270,32 +203,7 @@ fn referrers_of_platforms_and_index_are_classified_and_gated() {
         );
         let n = commands_are_well_formed(&r, "/images/0/platforms", &repo);
         assert!(n >= 8, "{n} verify commands");
-        let html = dir.join("coverage.html");
-        let text = referrify(&["check", "--html", html.to_str().unwrap(), &image]);
-        let page = std::fs::read_to_string(&html).unwrap();
-        for key in ["sbom", "provenance", "signature"] {
-            assert!(
-                page.contains(&format!(
-                    r#"data-total="{key}"><div class="value">2 of 2</div>"#
-                )),
-                "{key} total on the page"
-            );
-            assert!(
-                page.contains(&format!(r#"data-key="{key}""#)),
-                "{key} column"
-            );
-        }
-        assert!(
-            page.contains("platform referrer (notation-signature)"),
-            "signature cell"
-        );
-        let text = String::from_utf8_lossy(&text.stdout);
-        assert!(
-            text.contains(
-                "2 of 2 platforms have a discoverable SBOM, 2 of 2 provenance, 2 of 2 a signature"
-            ),
-            "{text}"
-        );
+        page_and_text_show_the_totals(dir, &image);
 
         // The registry-wide check applies --require too.
         let out = referrify(&[
@@ -460,4 +368,110 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
     assert_eq!(code(&out), 3, "{}", explain(&out));
     let u = unmet(&json(&out), "/images/0/platforms");
     assert!(u.iter().all(|u| u.contains("registry-wide")), "{u:?}");
+}
+
+/// Referrers made by oras as the other tools make them: a Sigstore message signature on the
+/// index; a DSSE provenance bundle, a Notation, a cosign OCI 1.1 signature and something else on
+/// amd64; Notation's older form (no artifactType, the type as config.mediaType) on arm64, whose
+/// digest is returned.
+fn attach_foreign(kind: RegistryKind, reg: &Registry, repo: &str, dir: &Path) -> String {
+    let at = |d: &str| reg.reference(&format!("{repo}@{d}"));
+    // A Sigstore message signature on the index covers both platforms.
+    attach(
+        kind,
+        &at(LEGACY_MULTI.index),
+        dir,
+        BUNDLE,
+        BUNDLE,
+        &["dev.sigstore.bundle.content=message-signature"],
+    );
+    // On amd64: a DSSE provenance bundle, Notation, cosign OCI 1.1, something else.
+    attach(
+        kind,
+        &at(AMD64),
+        dir,
+        BUNDLE,
+        BUNDLE,
+        &[
+            "dev.sigstore.bundle.content=dsse-envelope",
+            "dev.sigstore.bundle.predicateType=https://slsa.dev/provenance/v1",
+        ],
+    );
+    attach(
+        kind,
+        &at(AMD64),
+        dir,
+        NOTATION,
+        "application/jose+json",
+        &[],
+    );
+    attach(
+        kind,
+        &at(AMD64),
+        dir,
+        COSIGN_SIG,
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        &["dev.cosignproject.cosign/signature=MEUCIQ"],
+    );
+    attach(
+        kind,
+        &at(AMD64),
+        dir,
+        "application/vnd.example.thing",
+        "text/plain",
+        &[],
+    );
+    // On arm64: Notation's older form (no artifactType; the type as config.mediaType).
+    let repo_ref = reg.reference(repo);
+    let config = push_blob(&repo_ref, dir, NOTATION, b"{}");
+    let sig = push_blob(&repo_ref, dir, "application/cose", b"cose-signature");
+    let arm64_size = common::http_get(
+        reg,
+        &format!("/v2/{repo}/manifests/{ARM64}"),
+        common::MANIFEST_ACCEPT,
+    )
+    .2
+    .len();
+    let old = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [sig],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ARM64, "size": arm64_size},
+        "annotations": {"io.cncf.notary.x509chain.thumbprint#S256": "[\"ab\"]"}
+    });
+    // By digest: a tag would make it an image of the registry-wide check.
+    let old_digest = common::sha256_digest(&serde_json::to_vec(&old).unwrap());
+    push_manifest(kind, &format!("{repo_ref}@{old_digest}"), dir, &old);
+    old_digest
+}
+
+/// The text totals line and the HTML page's totals and columns of a fully covered image.
+fn page_and_text_show_the_totals(dir: &Path, image: &str) {
+    let html = dir.join("coverage.html");
+    let text = referrify(&["check", "--html", html.to_str().unwrap(), image]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    for key in ["sbom", "provenance", "signature"] {
+        assert!(
+            page.contains(&format!(
+                r#"data-total="{key}"><div class="value">2 of 2</div>"#
+            )),
+            "{key} total on the page"
+        );
+        assert!(
+            page.contains(&format!(r#"data-key="{key}""#)),
+            "{key} column"
+        );
+    }
+    assert!(
+        page.contains("platform referrer (notation-signature)"),
+        "signature cell"
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            "2 of 2 platforms have a discoverable SBOM, 2 of 2 provenance, 2 of 2 a signature"
+        ),
+        "{text}"
+    );
 }
