@@ -110,6 +110,24 @@ fn repair_fills_in_tag_entries_and_undo_restores_the_bytes() {
     );
 
     let image = reg.reference(&format!("{repo}:multi"));
+    // A dry run reports the entry and writes nothing.
+    reg.clear_requests();
+    let dry = [
+        "convert",
+        "--repair-tag-entries",
+        "--dry-run",
+        "--format",
+        "json",
+    ];
+    let out = referrify(&[&dry[..], &[image.as_str()]].concat());
+    assert_eq!(code(&out), 0, "{}", explain(&out));
+    let planned = json(&out)["images"][0]["repairedEntries"].clone();
+    assert_eq!(planned[0]["digest"], bundle_digest.as_str(), "{planned:#}");
+    assert!(
+        reg.write_requests().is_empty(),
+        "{:#?}",
+        reg.write_requests()
+    );
     let out = referrify(&[
         "convert",
         "--repair-tag-entries",
