@@ -129,6 +129,14 @@ fn commands_are_well_formed(report: &Value, at: &str, repo: &str) -> usize {
     n
 }
 
+/// The image lines of `check REGISTRY --format json` (a JSON line per image).
+fn image_lines(out: &std::process::Output) -> Vec<Value> {
+    common::cli::json_lines(out)
+        .into_iter()
+        .filter(|l| l["type"] == "image")
+        .collect()
+}
+
 fn unmet(report: &Value, at: &str) -> Vec<String> {
     report
         .pointer(at)
@@ -226,15 +234,12 @@ fn referrers_of_platforms_and_index_are_classified_and_gated() {
             all,
         ]);
         assert_eq!(code(&out), 0, "{kind:?}: {}", explain(&out));
-        let r = json(&out);
-        let image_at = r["repositories"][0]["images"]
-            .as_array()
-            .unwrap()
+        let images = image_lines(&out);
+        let image = images
             .iter()
-            .position(|i| i["digest"] == LEGACY_MULTI.index)
+            .find(|i| i["digest"] == LEGACY_MULTI.index)
             .unwrap();
-        let at = format!("/repositories/0/images/{image_at}/platforms");
-        assert_eq!(items(&r, &at), got, "{kind:?}");
+        assert_eq!(items(image, "/platforms"), got, "{kind:?}");
     }
 }
 
@@ -268,7 +273,7 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
     };
     let out = check_registry();
     assert_eq!(code(&out), 3, "no signature yet: {}", explain(&out));
-    let u = unmet(&json(&out), "/repositories/0/images/0/platforms");
+    let u = unmet(&image_lines(&out)[0], "/platforms");
     assert_eq!(u.len(), 2, "{u:?}");
     assert!(u.iter().all(|u| u.starts_with("signature: ")), "{u:?}");
 
@@ -323,10 +328,10 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
     reg.clear_requests();
     let out = check_registry();
     assert_eq!(code(&out), 0, "{}", explain(&out));
-    let r = json(&out);
     // The .sig and .att tags are not images: one image.
-    let images = r["repositories"][0]["images"].as_array().unwrap();
-    assert_eq!(images.len(), 1, "{r:#}");
+    let images = image_lines(&out);
+    assert_eq!(images.len(), 1, "{images:#?}");
+    let r = &images[0];
     let reads = |tag: &str| {
         reg.requests()
             .iter()
@@ -343,8 +348,8 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
         1,
         "the .att tag is read once, for its predicate type"
     );
-    let at = "/repositories/0/images/0/platforms";
-    let got = items(&r, at);
+    let at = "/platforms";
+    let got = items(r, at);
     for p in ["linux/amd64", "linux/arm64"] {
         let sig = (
             p.into(),
@@ -354,7 +359,7 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
         );
         assert!(got.contains(&sig), "{got:#?}");
     }
-    let amd = &r["repositories"][0]["images"][0]["platforms"][0];
+    let amd = &r["platforms"][0];
     let att = amd["supply"]["items"]
         .as_array()
         .unwrap()
@@ -363,7 +368,7 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
         .unwrap_or_else(|| panic!("{amd:#}"));
     assert_eq!(att["tag"], att_tag.as_str());
     assert_eq!(att["predicateTypes"], json!(["https://spdx.dev/Document"]));
-    commands_are_well_formed(&r, at, &repo);
+    commands_are_well_formed(r, at, &repo);
 
     // `check IMAGE` reads no tag list, so it says where to look.
     let out = referrify(&[

@@ -107,6 +107,47 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
     }
 }
 
+/// Where a streamed report goes: JSON lines as each image and repository finishes (the
+/// repositories in flight all run on one task, so they share the writer), or text at the end.
+pub struct Lines<'a> {
+    out: std::cell::RefCell<&'a mut dyn Write>,
+    format: crate::report::Format,
+}
+
+impl<'a> Lines<'a> {
+    /// Lines to `out` in `format`.
+    pub fn new(out: &'a mut dyn Write, format: crate::report::Format) -> Lines<'a> {
+        Lines {
+            out: std::cell::RefCell::new(out),
+            format,
+        }
+    }
+
+    /// Writes `value` as one JSON line (JSON output only).
+    pub fn json<T: serde::Serialize>(&self, value: &T) {
+        if self.format != crate::report::Format::Json {
+            return;
+        }
+        let mut line = serde_json::to_string(value).unwrap_or_default();
+        line.push('\n');
+        self.write(line.as_bytes());
+    }
+
+    /// Writes the text `render` makes (text output only).
+    pub fn text(&self, render: impl FnOnce() -> String) {
+        if self.format == crate::report::Format::Text {
+            self.write(render().as_bytes());
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        if let Ok(mut out) = self.out.try_borrow_mut() {
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+        }
+    }
+}
+
 /// Writes a report as JSON or text.
 fn emit<T: serde::Serialize>(
     out: &mut dyn Write,

@@ -256,9 +256,8 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         "REPOSITORY", "IMAGES", "PLATFORMS", "COVERED", "GAPS"
     );
     for repo in &r.repositories {
-        let mut s = CoverageSummary::default();
-        s.add(repo);
-        let states = state_counts(&s);
+        let s = &repo.totals;
+        let states = state_counts(s);
         let _ = writeln!(
             o,
             "{:<40} {:>6} {:>9} {:>7} {:>5}  {}",
@@ -289,8 +288,17 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         .cloned()
         .collect();
     if !gaps.is_empty() {
-        let _ = writeln!(o, "\n{}", if verbose { "images:" } else { "gaps:" });
+        let _ = writeln!(o, "\ngaps:");
         check_images(&mut o, &gaps, verbose);
+    }
+    if r.gaps_not_shown > 0 {
+        let _ = writeln!(
+            o,
+            "\n{} more platform manifest{} with a gap not shown; list every one with: {}",
+            r.gaps_not_shown,
+            plural(r.gaps_not_shown),
+            crate::report::commands::list_all(&r.registry)
+        );
     }
     let s = &r.summary;
     let states = state_counts(s);
@@ -308,8 +316,7 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         }
     );
     coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
-    let all = r.repositories.iter().flat_map(|r| &r.images);
-    let _ = writeln!(o, "{}", super::supply::SupplyTotals::of(all).line());
+    let _ = writeln!(o, "{}", s.supply.line());
     o
 }
 
@@ -442,31 +449,39 @@ fn migrate_totals(o: &mut String, s: &MigrateSummary) {
         if s.repositories == 1 { "y" } else { "ies" },
         s.failed_repositories,
         s.resumed_repositories,
-        s.images,
-        plural(s.images),
-        s.failed_images,
-        s.resumed_images
+        s.counts.images,
+        plural(s.counts.images),
+        s.counts.failed_images,
+        s.counts.resumed_images
     );
     let _ = writeln!(
         o,
         "{} attestation{}: {} {}, {} already done, {} failed; {} referrers tag{} {}, {} updated",
-        s.attestations,
-        plural(s.attestations),
-        s.converted,
+        s.counts.attestations,
+        plural(s.counts.attestations),
+        s.counts.converted,
         converted(s.dry_run),
-        s.already_done,
-        s.failed,
-        s.tags_created,
-        plural(s.tags_created),
+        s.counts.already_done,
+        s.counts.failed,
+        s.counts.tags_created,
+        plural(s.counts.tags_created),
         if s.dry_run { "to create" } else { "created" },
-        s.tags_updated
+        s.counts.tags_updated
     );
-    if s.mounts_refused > 0 {
+    if s.counts.mounts_refused > 0 {
         let _ = writeln!(
             o,
             "{} blob mount{} refused by the registry; uploaded instead",
-            s.mounts_refused,
-            plural(s.mounts_refused)
+            s.counts.mounts_refused,
+            plural(s.counts.mounts_refused)
+        );
+    }
+    if s.counts.tags_rewritten_across_batches > 0 {
+        let _ = writeln!(
+            o,
+            "{} referrers tag write{} repeated: images sharing a platform manifest fell in different batches",
+            s.counts.tags_rewritten_across_batches,
+            plural(s.counts.tags_rewritten_across_batches)
         );
     }
     if let Some(e) = &s.catalog_error {

@@ -10,7 +10,9 @@ mod statement;
 mod tags;
 
 pub use crate::transport::error::OciErrorCode;
-pub use crate::transport::listing::{Cursor, MAX_PAGES as MAX_CATALOG_PAGES};
+pub use crate::transport::listing::{
+    fingerprint, Cursor, TagPage, TagPages, MAX_PAGES as MAX_CATALOG_PAGES,
+};
 pub use crate::transport::{BlobPut, MAX_MANIFEST_BYTES, MAX_STATEMENT_BYTES};
 pub use open::{Catalog, Stores, StoresOptions};
 pub use registry::UploadGate;
@@ -76,6 +78,9 @@ pub struct ReferrersWrites {
     /// read-back must still find (another tool's entry missing from it was dropped by a
     /// concurrent writer).
     pub entries: Vec<(Digest, Vec<serde_json::Value>)>,
+    /// The longest time from reading a tag again to its write being answered: a concurrent
+    /// writer doing the same lands its write within about this much after ours.
+    pub window: std::time::Duration,
 }
 
 /// What to do with a referrers tag when referrify's entries are taken out of it.

@@ -188,6 +188,11 @@ impl RegistryStore {
         Ok(self.client.tags(self.repo()).await?)
     }
 
+    /// The repository's tags, a page at a time.
+    pub fn tag_pages(&self) -> crate::transport::listing::TagPages {
+        self.client.tag_pages(self.repo())
+    }
+
     pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
         self.referrers_typed(subject, Some(media::ATTESTATION_ARTIFACT_TYPE))
             .await

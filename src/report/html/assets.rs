@@ -136,6 +136,11 @@ table.failures th:nth-child(1) { width: 24%; } table.failures th:nth-child(2) { 
 table.failures td { overflow-wrap: anywhere; }
 table.failures td.repo { font-weight: 600; }
 table.failures tbody tr:nth-child(even) { background: var(--zebra); }
+table.rollup th, table.rollup td { border-bottom: 1px solid var(--line); padding: 5px 10px; overflow-wrap: anywhere; }
+table.rollup .num { text-align: right; font-variant-numeric: tabular-nums; }
+table.rollup tbody tr { content-visibility: auto; contain-intrinsic-size: auto 28px; }
+table.rollup tr.gap td:first-child { box-shadow: inset 3px 0 var(--gap); } table.rollup tr.fail td:first-child { box-shadow: inset 3px 0 var(--fail); }
+p.not-shown { color: var(--muted); overflow-wrap: anywhere; }
 @media (max-width: 1100px) {
   .cards { grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); }
   .card.big { grid-column: span 2; }

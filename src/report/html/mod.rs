@@ -10,6 +10,7 @@
 
 mod assets;
 mod failures;
+mod rollup;
 mod table;
 mod totals;
 
@@ -69,6 +70,7 @@ fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
         ),
     );
     totals(&mut out, report);
+    rollup::rollup(&mut out, report);
     table(&mut out, &rows);
     failures(&mut out, report);
     let _ = write!(
@@ -189,7 +191,7 @@ mod tests {
     use crate::model::digest::Digest;
     use crate::model::referrers::Via;
     use crate::plan::coverage::{Found, PlatformState};
-    use crate::report::{CoverageSummary, Problem, RepositoryCoverage, SCHEMA_VERSION};
+    use crate::report::{Problem, RepositoryCoverage};
 
     fn platform(state: PlatformState, name: &str) -> PlatformReport {
         PlatformReport {
@@ -216,10 +218,9 @@ mod tests {
     }
 
     fn report(repo: &str) -> RegistryCheckReport {
-        let repos = vec![RepositoryCoverage {
-            repository: repo.into(),
-            error: Some("<img src=x onerror=alert(1)>".into()),
-            images: vec![CheckImage {
+        let mut one = RepositoryCoverage::of_images(
+            repo.into(),
+            vec![CheckImage {
                 reference: format!("reg/{repo}:1"),
                 digest: Some(Digest::sha256(b"i")),
                 tags: vec!["1".into(), "<latest>".into()],
@@ -233,17 +234,9 @@ mod tests {
                     message: "bad & broken".into(),
                 }],
             }],
-        }];
-        let mut summary = CoverageSummary::default();
-        repos.iter().for_each(|r| summary.add(r));
-        RegistryCheckReport {
-            schema_version: SCHEMA_VERSION,
-            command: "check",
-            registry: "reg\"<x>".into(),
-            statements_checked: false,
-            repositories: repos,
-            summary,
-        }
+        );
+        one.error = Some("<img src=x onerror=alert(1)>".into());
+        RegistryCheckReport::of("reg\"<x>".into(), false, vec![one], 0, 0)
     }
 
     #[test]
