@@ -113,6 +113,11 @@ pub struct ConvertArgs {
     /// Skip listing referrers after the writes.
     #[arg(long)]
     pub no_verify: bool,
+    /// Also fill in `artifactType` and annotations, read from each entry's manifest, for
+    /// referrers tag entries that lack them (older cosign / go-containerregistry); `undo`
+    /// takes them out again.
+    #[arg(long)]
+    pub repair_tag_entries: bool,
 }
 
 /// Which repositories and tags a registry-wide command takes.
@@ -163,6 +168,11 @@ pub struct CheckArgs {
     /// Also write the report as a self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Exit 3 unless every platform has each of these (comma-separated: sbom, provenance,
+    /// signature), on it or its index; without it: unless every platform has a discoverable
+    /// BuildKit attestation.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub require: Vec<crate::plan::supply::Requirement>,
 }
 
 /// `referrify migrate`.

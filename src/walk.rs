@@ -222,6 +222,9 @@ pub struct Batch {
     pub problems: Vec<TagProblem>,
     /// Why the tag listing stopped early (the batches before stand).
     pub listing_error: Option<String>,
+    /// cosign's `sha256-<hex>.sig|.att|.sbom` tags listed so far (never taken for images):
+    /// `check` learns of signatures from them without another request.
+    pub cosign_tags: Vec<String>,
 }
 
 /// Tags resolved per batch: enough to keep every request slot busy through a batch's phases,
@@ -245,6 +248,7 @@ pub struct Batches {
     size: usize,
     selection: Arc<Selection>,
     listing_error: Option<String>,
+    cosign_tags: Vec<String>,
 }
 
 /// Opens one repository of `registry` and reads its first tag page; the error says why the
@@ -268,6 +272,7 @@ pub async fn repository(
         size: batch_size(jobs),
         selection,
         listing_error: None,
+        cosign_tags: Vec::new(),
     };
     match batches.pages.next().await {
         Ok(TagPage::NotFound) => return Err(format!("repository {name} not found")),
@@ -282,6 +287,9 @@ impl Batches {
         match page {
             TagPage::Names(names) => {
                 for t in names {
+                    if crate::model::supply::cosign_tag(&t).is_some() {
+                        self.cosign_tags.push(t.clone());
+                    }
                     let valid = is_valid_tag(&t);
                     if !valid {
                         tracing::warn!("skipping tag {t:?} of {}: not a valid tag", self.name);
@@ -320,7 +328,10 @@ impl Batches {
         let n = self.size.min(self.pending.len());
         let tags: Vec<String> = self.pending.drain(..n).collect();
         let fetched = join_all(tags.iter().map(|t| store.read(t))).await;
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            cosign_tags: self.cosign_tags.clone(),
+            ..Batch::default()
+        };
         let mut here: HashMap<Digest, usize> = HashMap::new();
         for (tag, f) in tags.into_iter().zip(fetched) {
             match f {

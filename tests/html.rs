@@ -98,6 +98,7 @@ fn platform(repo: &str, index: &Digest, name: &str, state: PlatformState) -> Pla
         ),
         fix,
         warnings: vec![],
+        supply: Default::default(),
         digest,
     }
 }

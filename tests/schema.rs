@@ -111,6 +111,38 @@ const CHECK: &[&str] = &[
     "summary.platforms",
     "summary.covered",
     "summary.uncovered",
+    // Issue 14: the supply chain (docs/supply-chain.md).
+    "images[].platforms[].supply",
+    "images[].platforms[].supply.items",
+    "images[].platforms[].supply.items[].artifactType",
+    "images[].platforms[].supply.items[].digest",
+    "images[].platforms[].supply.items[].discoverable",
+    "images[].platforms[].supply.items[].kind",
+    "images[].platforms[].supply.items[].on",
+    "images[].platforms[].supply.items[].predicateTypes",
+    "images[].platforms[].supply.provenance",
+    "images[].platforms[].supply.provenance.artifactType",
+    "images[].platforms[].supply.provenance.digest",
+    "images[].platforms[].supply.provenance.discoverable",
+    "images[].platforms[].supply.provenance.kind",
+    "images[].platforms[].supply.provenance.on",
+    "images[].platforms[].supply.provenance.predicateTypes",
+    "images[].platforms[].supply.sbom",
+    "images[].platforms[].supply.sbom.artifactType",
+    "images[].platforms[].supply.sbom.digest",
+    "images[].platforms[].supply.sbom.discoverable",
+    "images[].platforms[].supply.sbom.kind",
+    "images[].platforms[].supply.sbom.on",
+    "images[].platforms[].supply.sbom.predicateTypes",
+    "images[].platforms[].supply.signature",
+    "images[].platforms[].supply.unmet",
+    "images[].platforms[].supply.verify",
+    "summary.supply",
+    "summary.supply.platforms",
+    "summary.supply.provenance",
+    "summary.supply.sbom",
+    "summary.supply.signature",
+    "summary.supply.unmet",
 ];
 
 #[test]
@@ -216,6 +248,8 @@ const CHECK_REGISTRY_SUMMARY: &[&str] = &[
     "uncovered",
     "states",
     "requests",
+    // Issue 14: platforms with an SBOM, provenance, a signature, an unmet --require.
+    "supply",
 ];
 
 fn top(v: &Value) -> BTreeSet<String> {
@@ -247,7 +281,12 @@ fn migrate_and_registry_check_json_keys_are_the_documented_ones() {
                 // Every image key of the per-image check, plus the line's own.
                 let got = keys(&serde_json::json!({ "images": [l] }));
                 for k in CHECK.iter().filter(|k| k.starts_with("images[].")) {
-                    let optional = k.contains("statements[]") || k.ends_with("subjectsMatch");
+                    // An unconverted image has no supply-chain items, so nothing is picked.
+                    let optional = k.contains("statements[]")
+                        || k.ends_with("subjectsMatch")
+                        || k.contains("supply.items[]")
+                        || k.contains("supply.sbom.")
+                        || k.contains("supply.provenance.");
                     assert!(
                         optional || got.contains(*k),
                         "check REGISTRY image lacks {k}"

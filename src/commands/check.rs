@@ -3,7 +3,7 @@
 
 use super::{emit, usage, Context, Lines};
 use crate::cli::CheckArgs;
-use crate::engine::check::{self as checking, Tagged};
+use crate::engine::check::{self as checking, Asked, Tagged};
 use crate::exit::Exit;
 use crate::model::digest::Digest;
 use crate::model::reference::{parse_registry, ImageRef};
@@ -41,8 +41,12 @@ pub async fn run(
             break;
         }
         progress.start(text);
+        let asked = Asked {
+            required: &args.require,
+            cosign_tags: None,
+        };
         let img = match ctx.stores.open(r) {
-            Ok(store) => checking::check_image(&store, text, fix(g.plain_http, text)).await,
+            Ok(store) => checking::check_image(&store, text, fix(g.plain_http, text), &asked).await,
             Err(e) => checking::failed(text, e.to_string()),
         };
         if let Some(e) = &img.error {
@@ -78,10 +82,20 @@ pub async fn run(
     }
     if report.summary.failed_images > 0 || report.images.iter().any(|i| !i.problems.is_empty()) {
         Exit::Failure
-    } else if report.summary.uncovered > 0 {
+    } else if gaps(args, report.summary.uncovered, report.summary.supply.unmet) {
         Exit::Uncovered
     } else {
         Exit::Ok
+    }
+}
+
+/// Whether the check found what exits 3: with `--require`, a platform with a requirement
+/// unmet (`unmet`: how many); without, an uncovered platform (today's rule).
+fn gaps(args: &CheckArgs, uncovered: usize, unmet: usize) -> bool {
+    if args.require.is_empty() {
+        uncovered > 0
+    } else {
+        unmet > 0
     }
 }
 
@@ -147,6 +161,7 @@ pub async fn run_registry(
         registry: &registry,
         selection: &selection,
         statements: args.statements,
+        required: &args.require,
         progress: &progress,
         lines: &lines,
         shown: Cell::new(if keep { gap_platforms_shown() } else { 0 }),
@@ -182,7 +197,7 @@ pub async fn run_registry(
     let s = &totals;
     if catalog_error.is_some() || s.failed_repositories > 0 || s.failed_images > 0 {
         Exit::Failure
-    } else if s.uncovered > 0 {
+    } else if gaps(args, s.uncovered, s.supply.unmet) {
         Exit::Uncovered
     } else {
         Exit::Ok
@@ -195,6 +210,8 @@ struct Walk<'a> {
     registry: &'a str,
     selection: &'a Arc<Selection>,
     statements: bool,
+    /// `--require`.
+    required: &'a [crate::plan::supply::Requirement],
     progress: &'a WalkProgress,
     lines: &'a Lines<'a>,
     /// Platform manifests with a gap that may still be kept for text and HTML.
@@ -277,7 +294,13 @@ impl Walk<'_> {
                     })
                     .collect();
                 let fix = |d: &Digest| fix(plain, &format!("{base}@{d}"));
-                let images = checking::check_images(store, tagged, fix, self.statements).await;
+                let cosign = crate::model::supply::cosign_tags(&batch.cosign_tags);
+                let asked = Asked {
+                    required: self.required,
+                    cosign_tags: Some(&cosign),
+                };
+                let images =
+                    checking::check_images(store, tagged, fix, self.statements, &asked).await;
                 (batch.problems, batch.listing_error, images)
             }
         };
@@ -323,7 +346,11 @@ impl Walk<'_> {
                 image: &i,
             });
             rep.totals.add_image(&i);
-            let gaps = i.platforms.iter().filter(|p| !p.covered).count();
+            let gaps = i
+                .platforms
+                .iter()
+                .filter(|p| !p.covered || !p.supply.unmet.is_empty())
+                .count();
             if gaps == 0 && i.error.is_none() && i.problems.is_empty() {
                 continue;
             }

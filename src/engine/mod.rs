@@ -7,6 +7,8 @@ pub mod execute;
 pub mod load;
 pub mod observe;
 mod outcome;
+pub mod repair;
+pub mod supply;
 pub mod undo;
 pub mod verify;
 

@@ -1,10 +1,12 @@
 //! The JSON schema of `check`: coverage per platform manifest, per image and, for a registry,
 //! per repository, with the totals.
 
+use super::supply::SupplyTotals;
 use super::{Problem, SCHEMA_VERSION};
 use crate::model::digest::Digest;
 use crate::model::referrers::Via;
 use crate::plan::coverage::{Found, PlatformState, StatementCheck};
+use crate::plan::supply::Supply;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -36,6 +38,8 @@ pub struct CheckSummary {
     pub covered: usize,
     /// Platform manifests with a gap.
     pub uncovered: usize,
+    /// Platforms with an SBOM, provenance, a signature, an unmet `--require`.
+    pub supply: SupplyTotals,
 }
 
 /// Coverage of one image.
@@ -94,6 +98,8 @@ pub struct PlatformReport {
     /// `artifactType` than its own, say (left out when none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// SBOM, provenance and signatures found for it or its index (docs/supply-chain.md).
+    pub supply: Supply,
 }
 
 /// `referrify check REGISTRY` as text and HTML show it: the totals, every repository's roll-up,
@@ -266,6 +272,8 @@ pub struct CoverageSummary {
     pub states: BTreeMap<PlatformState, usize>,
     /// HTTP requests sent (tokens and retries included).
     pub requests: u64,
+    /// Platforms with an SBOM, provenance, a signature, an unmet `--require`.
+    pub supply: SupplyTotals,
 }
 
 impl CoverageSummary {
@@ -282,6 +290,7 @@ impl CoverageSummary {
         for (state, n) in &t.states {
             *self.states.entry(*state).or_default() += n;
         }
+        self.supply = self.supply.plus(t.supply);
     }
 
     /// Adds one image; a check of images ([`CheckSummary`]) counts the same way.
@@ -297,6 +306,7 @@ impl CoverageSummary {
             }
             *self.states.entry(p.state).or_default() += 1;
         }
+        self.supply = self.supply.plus(SupplyTotals::of(std::iter::once(i)));
     }
 }
 
@@ -313,6 +323,7 @@ impl CheckSummary {
             platforms: s.platforms,
             covered: s.covered,
             uncovered: s.uncovered,
+            supply: SupplyTotals::of(images),
         }
     }
 }

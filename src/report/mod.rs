@@ -8,10 +8,13 @@ mod convert;
 pub mod html;
 mod migrate;
 pub mod progress;
+pub mod repair;
 pub mod sanitize;
 pub mod states;
+pub mod supply;
 pub mod text;
 mod undo;
+pub mod verify;
 
 pub use crate::model::image::Problem;
 pub use check::{
@@ -24,6 +27,7 @@ pub use convert::{
 pub use migrate::{
     MigrateCounts, MigrateImage, MigrateRepository, MigrateRow, MigrateSummary, TagProblem,
 };
+pub use repair::RepairedEntry;
 pub use states::{AttestationState, ImageStatus, RepositoryStatus, UndoStatus};
 pub use undo::{UndoImage, UndoReport, UndoSummary};
 

@@ -39,6 +39,7 @@ pub fn convert(r: &ConvertReport, verbose: bool) -> String {
             (true, true) => &WOULD_LAYOUT,
         };
         convert_image(&mut o, img, verbs, verbose);
+        super::repair::lines(&mut o, &img.repaired_entries, r.dry_run);
     }
     let s = &r.summary;
     let _ = writeln!(
@@ -260,6 +261,7 @@ pub fn check(r: &CheckReport) -> String {
     check_images(&mut o, &r.images, true);
     let s = &r.summary;
     coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
+    let _ = writeln!(o, "{}", super::supply::SupplyTotals::of(&r.images).line());
     o
 }
 
@@ -317,7 +319,9 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
             verbose
                 || i.error.is_some()
                 || !i.problems.is_empty()
-                || i.platforms.iter().any(|p| !p.covered)
+                || i.platforms
+                    .iter()
+                    .any(|p| !p.covered || !p.supply.unmet.is_empty())
         })
         .cloned()
         .collect();
@@ -350,6 +354,7 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         }
     );
     coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
+    let _ = writeln!(o, "{}", s.supply.line());
     o
 }
 
@@ -374,8 +379,10 @@ fn check_images(o: &mut String, images: &[CheckImage], all: bool) {
             "  {:<14} {:<20} {:<11} {:<17} {:<9} PREDICATES",
             "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS"
         );
-        for p in img.platforms.iter().filter(|p| all || !p.covered) {
+        let gap = |p: &&PlatformReport| !p.covered || !p.supply.unmet.is_empty();
+        for p in img.platforms.iter().filter(|p| all || gap(p)) {
             platform_lines(o, p);
+            super::supply::lines(o, p, all);
         }
         problem_lines(o, "problem", &img.problems);
     }

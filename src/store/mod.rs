@@ -189,6 +189,30 @@ impl Store {
         out
     }
 
+    /// [`Store::referrers_many`] with every referrer, not only attestations, asked of the
+    /// Referrers API (`check` classifies signatures, SBOMs and the rest too).
+    pub async fn referrers_many_of_any_type(
+        &self,
+        subjects: &[Digest],
+    ) -> Vec<Result<ReferrersListing, StoreError>> {
+        let Some((first, rest)) = subjects.split_first() else {
+            return Vec::new();
+        };
+        let mut out = vec![self.referrers_of_any_type(first).await];
+        out.extend(
+            futures_util::future::join_all(rest.iter().map(|s| self.referrers_of_any_type(s)))
+                .await,
+        );
+        out
+    }
+
+    async fn referrers_of_any_type(&self, s: &Digest) -> Result<ReferrersListing, StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => r.referrers_typed(s, None).await,
+            Backend::Layout(l) => l.referrers(s).await,
+        }
+    }
+
     /// Whether a blob that every repository of a run needs is present (registries: `false` also
     /// where it will be mounted from another repository; see `RegistryStore`).
     pub async fn shared_blob(&self, digest: &Digest) -> Result<SharedBlob, StoreError> {

@@ -194,10 +194,21 @@ impl RegistryStore {
     }
 
     pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
+        self.referrers_typed(subject, Some(media::ATTESTATION_ARTIFACT_TYPE))
+            .await
+    }
+
+    /// [`Self::referrers`], asking the API for `artifact_type` only (`None`: every referrer;
+    /// `check` classifies the whole supply chain). The tag schema lists every type anyway.
+    pub(super) async fn referrers_typed(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<ReferrersListing, StoreError> {
         if self.api_support() != Some(false) {
             match self
                 .client
-                .referrers(self.repo(), subject, Some(media::ATTESTATION_ARTIFACT_TYPE))
+                .referrers(self.repo(), subject, artifact_type)
                 .await?
             {
                 Referrers::Supported { descriptors, .. } => {

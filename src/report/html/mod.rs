@@ -245,6 +245,7 @@ mod tests {
             confirm: "oras discover 'x' && y".into(),
             fix: Some("referrify convert \"reg/<script>\"".into()),
             warnings: vec![],
+            supply: Default::default(),
         }
     }
 
