@@ -9,8 +9,9 @@
 # TARGET defaults to the host's (x86_64-unknown-linux-gnu here), OUT to target/static/referrify-TARGET.
 # Builds in target/static-build/ (its own directory: the flags differ from a normal build, and a
 # test that calls this script must not wait for the lock of the directory cargo test runs from).
-# REFERRIFY_STATIC_PROFILE=dev builds without optimisation (tests/image.rs: the same linking, a
-# third of the build time); release by default. Fails unless `ldd` reports the result as static.
+# REFERRIFY_STATIC_PROFILE=dev builds without optimisation (tests/image.rs: the same linking in
+# less than half the CPU time: 2m10s against 5m03s measured); release by default.
+# Fails unless `ldd` reports the result as static.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET=${1:-$(rustc -vV | sed -n 's/^host: //p')}

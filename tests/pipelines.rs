@@ -95,6 +95,84 @@ fn version_names_the_version_and_the_commit() {
     assert_eq!(stdout(&short), line, "-V and --version differ");
 }
 
+/// build.rs compiled on its own, as if for a crate at `dir`; returns the function that runs it
+/// there and gives the version line it sets.
+fn build_script(dir: &Path) -> impl Fn(&[(&str, &str)]) -> String + '_ {
+    let rustc = common::tool("rustc", "REFERRIFY_RUSTC");
+    let exe = dir.join("build-script");
+    let build_rs = root().join("build.rs").display().to_string();
+    ok(
+        "rustc build.rs",
+        Command::new(rustc)
+            .args(["--edition", "2021", "-o"])
+            .arg(&exe)
+            .arg(&build_rs)
+            .env("CARGO_MANIFEST_DIR", dir)
+            .env("CARGO_PKG_VERSION", "9.8.7")
+            .output()
+            .unwrap(),
+    );
+    move |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(&exe);
+        cmd.current_dir(dir).env_remove("REFERRIFY_COMMIT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = ok("build script", cmd.output().unwrap());
+        stdout(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("cargo:rustc-env=REFERRIFY_VERSION="))
+            .unwrap_or_else(|| panic!("build script set no version:\n{}", stdout(&out)))
+            .to_string()
+    }
+}
+
+#[test]
+fn build_script_names_unknown_given_clean_and_dirty_commits() {
+    let git = common::tool("git", "REFERRIFY_GIT");
+    let parent = tempfile::tempdir().unwrap();
+    // A crate unpacked inside some other repository is not that repository's commit.
+    let dir = parent.path().join("crate");
+    std::fs::create_dir(&dir).unwrap();
+    let g = |args: &[&str], at: &Path| {
+        let mut all = vec!["-c", "user.email=t@example.com", "-c", "user.name=t"];
+        all.extend(args);
+        ok(&format!("git {args:?}"), run(&git, &all, at));
+    };
+    g(&["init", "-q", "."], parent.path());
+    g(
+        &["commit", "-q", "--allow-empty", "-m", "outer"],
+        parent.path(),
+    );
+    let version = build_script(&dir);
+    assert_eq!(version(&[]), "9.8.7 (commit unknown)");
+    assert_eq!(
+        version(&[("REFERRIFY_COMMIT", "v9.8.7-src")]),
+        "9.8.7 (v9.8.7-src)"
+    );
+
+    g(&["init", "-q", "."], &dir);
+    std::fs::write(dir.join("f"), "1").unwrap();
+    g(&["add", "f"], &dir);
+    g(&["commit", "-q", "-m", "one"], &dir);
+    let head = stdout(&run(
+        &git,
+        &["log", "-1", "--format=%h %cs", "--abbrev=12"],
+        &dir,
+    ));
+    let (hash, date) = head.trim().split_once(' ').unwrap();
+    assert_eq!(version(&[]), format!("9.8.7 ({hash} {date})"));
+    std::fs::write(dir.join("f"), "2").unwrap();
+    assert_eq!(version(&[]), format!("9.8.7 ({hash}-dirty {date})"));
+    std::fs::write(dir.join("untracked"), "").unwrap();
+    std::fs::write(dir.join("f"), "1").unwrap();
+    assert_eq!(
+        version(&[]),
+        format!("9.8.7 ({hash} {date})"),
+        "an untracked file is not dirty"
+    );
+}
+
 // ------------------------------------------------------------------------------------------------
 // completions
 
