@@ -4,7 +4,8 @@
 #
 #   scripts/image.sh [REF]        e.g. scripts/image.sh 127.0.0.1:5000/tools/referrify:test
 #
-# Without REF the image stays in buildah's storage under target/image/ as localhost/referrify:VERSION.
+# Without REF the image stays in buildah's storage under target/image/ as localhost/referrify:VERSION
+# (the only image there: each run empties that storage first).
 # With REF it is pushed there (plain HTTP for a loopback registry, TLS elsewhere, credentials
 # from buildah's usual auth files) and the pushed manifest's digest is printed on stdout.
 # Runs as root without a container runtime or daemon: vfs storage, chroot isolation (the image
@@ -33,6 +34,9 @@ cp "$CA" "$context/ca-certificates.crt"
 # Storage of its own under target/: nothing is left in the machine's /var/lib/containers.
 B=(buildah --root "$WORK/storage" --runroot "$WORK/run" --storage-driver vfs)
 name=localhost/referrify:$version
+# The storage is this script's alone: keep only the image it builds now (vfs copies every layer).
+"${B[@]}" rm --all >/dev/null
+"${B[@]}" rmi --all --force >/dev/null 2>&1 || true
 log "buildah bud -t $name"
 "${B[@]}" bud --quiet --isolation chroot --format oci --layers=false \
   --label "org.opencontainers.image.title=referrify" \
