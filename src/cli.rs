@@ -77,8 +77,10 @@ pub enum Command {
     #[command(after_help = crate::help::SHORT, after_long_help = crate::help::UNDO)]
     Undo(UndoArgs),
     /// Print a shell completion script on stdout.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::COMPLETIONS)]
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::MAN)]
     Man(ManArgs),
 }
 
@@ -214,10 +216,6 @@ pub struct UndoArgs {
 
 /// `referrify completions`.
 #[derive(Debug, Args)]
-#[command(after_help = "Install (then open a new shell):
-  bash:  referrify completions bash > ~/.local/share/bash-completion/completions/referrify
-  zsh:   referrify completions zsh > ~/.zfunc/_referrify   (with fpath+=(~/.zfunc) before compinit in ~/.zshrc)
-  fish:  referrify completions fish > ~/.config/fish/completions/referrify.fish")]
 pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
@@ -226,9 +224,6 @@ pub struct CompletionsArgs {
 
 /// `referrify man`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Install:  referrify man --dir ~/.local/share/man/man1   (then: man referrify-check)"
-)]
 pub struct ManArgs {
     /// Write referrify.1 and one referrify-COMMAND.1 per command into DIR instead.
     #[arg(long, value_name = "DIR")]

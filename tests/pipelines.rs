@@ -262,7 +262,11 @@ fn render(page: &Path) -> String {
     let p = page.display().to_string();
     let out = ok(
         "groff",
-        run(&groff, &["-man", "-Tutf8", "-ww", "-rLL=100n", &p], root()),
+        run(
+            &groff,
+            &["-k", "-man", "-Tutf8", "-ww", "-rLL=100n", &p],
+            root(),
+        ),
     );
     let warnings = String::from_utf8_lossy(&out.stderr);
     assert!(warnings.is_empty(), "groff warns on {p}:\n{warnings}");
@@ -321,6 +325,47 @@ fn man_pages_render_and_document_every_command_and_option() {
         shown.contains("Make BuildKit") && shown.contains("completions"),
         "man -l shows:\n{shown}"
     );
+}
+
+/// `completions --help` and `man --help` end like every command's: examples that parse (up to a
+/// redirection or a pipe) and the exit codes; `-h` stays short.
+#[test]
+fn completions_and_man_help_show_examples_and_exit_codes() {
+    use clap::Parser as _;
+    for (cmd, codes) in [("completions", [0u8, 1, 2]), ("man", [0, 1, 2])] {
+        let help = stdout(&ok(cmd, referrify(&[cmd, "--help"])));
+        let section = |heading: &str| -> Vec<String> {
+            help.lines()
+                .skip_while(|l| *l != heading)
+                .skip(1)
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        let examples = section("Examples:");
+        assert!(examples.len() >= 2, "{cmd} --help:\n{help}");
+        for line in examples {
+            let command = line.split(['>', '|', '#']).next().unwrap().trim();
+            let words = shlex::split(command).unwrap();
+            let parsed = Cli::try_parse_from(&words)
+                .unwrap_or_else(|e| panic!("{cmd} --help example {command:?}: {e}"));
+            assert!(
+                matches!(
+                    (cmd, &parsed.command),
+                    ("completions", referrify::cli::Command::Completions(_))
+                        | ("man", referrify::cli::Command::Man(_))
+                ),
+                "{cmd} --help shows another command: {command}"
+            );
+        }
+        let listed: Vec<u8> = section("Exit codes:")
+            .iter()
+            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert_eq!(listed, codes, "{cmd} --help exit codes:\n{help}");
+        let short = stdout(&ok(cmd, referrify(&[cmd, "-h"])));
+        assert!(!short.contains("Examples:"), "{short}");
+    }
 }
 
 #[test]
