@@ -380,3 +380,133 @@ fn every_run_script_and_the_image_scripts_pass_shellcheck() {
         "shellcheck missed an unquoted variable"
     );
 }
+
+/// An HTTPS server on 127.0.0.1 that answers for github.com with a certificate of its own,
+/// serving `dir` (python3's http.server); curl is pointed at it by a `.curlrc` in `curl_home`
+/// (`connect-to` and `cacert`), so the action's Install step runs unchanged.
+struct FakeGithub {
+    child: std::process::Child,
+    curl_home: tempfile::TempDir,
+}
+
+impl Drop for FakeGithub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fake_github(dir: &Path) -> FakeGithub {
+    let curl_home = tempfile::tempdir().unwrap();
+    let (cert, key) = (
+        curl_home.path().join("cert.pem"),
+        curl_home.path().join("key.pem"),
+    );
+    let openssl = common::tool("openssl", "REFERRIFY_OPENSSL");
+    ok(
+        "openssl req",
+        Command::new(openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=github.com",
+                "-addext",
+                "subjectAltName=DNS:github.com",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap(),
+    );
+    let server = "import http.server, ssl, sys\n\
+        h = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=sys.argv[1], **k)\n\
+        s = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+        s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+        print(s.server_address[1], flush=True)\n\
+        s.serve_forever()";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", server])
+        .arg(dir)
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting python3's https server");
+    let mut line = String::new();
+    use std::io::BufRead as _;
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().expect("the server's port");
+    let rc = format!(
+        "connect-to = \"github.com:443:127.0.0.1:{port}\"\ncacert = \"{}\"\n",
+        cert.display()
+    );
+    std::fs::write(curl_home.path().join(".curlrc"), rc).unwrap();
+    FakeGithub { child, curl_home }
+}
+
+#[test]
+fn the_install_step_verifies_the_download_against_sha256sums() {
+    let install = action_steps()
+        .into_iter()
+        .find(|s| s.0 == "Install referrify")
+        .expect("an Install step");
+    let version = env!("CARGO_PKG_VERSION");
+    let site = tempfile::tempdir().unwrap();
+    let release = site
+        .path()
+        .join(format!("owner/referrify/releases/download/v{version}"));
+    std::fs::create_dir_all(&release).unwrap();
+    let asset = "referrify-x86_64-unknown-linux-gnu";
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_referrify")).unwrap();
+    std::fs::write(release.join(asset), &binary).unwrap();
+    let sum = common::sha256_digest(&binary).replace("sha256:", "");
+    let other = "0".repeat(64);
+    std::fs::write(
+        release.join("SHA256SUMS"),
+        format!("{other}  referrify-aarch64-unknown-linux-gnu\n{sum}  {asset}\n"),
+    )
+    .unwrap();
+    let github = fake_github(site.path());
+    let env = || {
+        vec![
+            ("VERSION", version.to_string()),
+            ("ACTION_REPOSITORY", "owner/referrify".to_string()),
+            ("RUNNER_OS", "Linux".to_string()),
+            ("RUNNER_ARCH", "X64".to_string()),
+            ("CURL_HOME", github.curl_home.path().display().to_string()),
+        ]
+    };
+
+    let temp = tempfile::tempdir().unwrap();
+    let (out, outputs) = run_step(&install.1, &env(), temp.path());
+    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &stdout(&out);
+    assert!(out.status.success(), "install step: {log}");
+    let installed = temp.path().join(format!("referrify-{version}/referrify"));
+    assert_eq!(outputs, format!("path={}\n", installed.display()));
+    assert!(log.contains(&format!("referrify {version} (")), "{log}");
+
+    // One byte changed on the server: the step fails and names no binary.
+    let mut tampered = binary;
+    *tampered.last_mut().unwrap() ^= 1;
+    std::fs::write(release.join(asset), &tampered).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let (out, outputs) = run_step(&install.1, &env(), temp.path());
+    let log = String::from_utf8_lossy(&out.stderr).into_owned() + &stdout(&out);
+    assert!(
+        !out.status.success(),
+        "a tampered binary was installed: {log}"
+    );
+    assert!(log.contains("FAILED"), "sha256sum's verdict: {log}");
+    assert!(
+        outputs.is_empty(),
+        "outputs after a failed check: {outputs}"
+    );
+}
