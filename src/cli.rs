@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "referrify",
-    version,
+    version = env!("REFERRIFY_VERSION"),
     about,
     long_about = None,
     after_help = "Exit codes: 0 success, 1 some image failed (the others were processed), 2 usage error, 3 check found platforms without a discoverable attestation."
@@ -76,6 +76,12 @@ pub enum Command {
     /// Take back what convert/migrate added: their referrers-tag entries and artifact manifests.
     #[command(after_help = crate::help::SHORT, after_long_help = crate::help::UNDO)]
     Undo(UndoArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::MAN)]
+    Man(ManArgs),
 }
 
 /// Images to work on.
@@ -216,4 +222,20 @@ pub struct UndoArgs {
     /// points to exactly referrify's rewrite of that index.
     #[arg(long, value_name = "DIGEST")]
     pub restore_index: Option<String>,
+}
+
+/// `referrify completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `referrify man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write referrify.1 and one referrify-COMMAND.1 per command into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

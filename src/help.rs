@@ -61,3 +61,26 @@ Exit codes:
   1    some image failed (an OCI layout, too: undo works on registries); the others were still processed
   2    usage error (an unknown option, a reference that cannot be parsed)
   130  stopped by Ctrl-C or SIGTERM";
+
+/// `referrify completions --help`.
+pub const COMPLETIONS: &str = "\
+Examples:
+  referrify completions bash > ~/.local/share/bash-completion/completions/referrify   # then open a new shell
+  referrify completions zsh > ~/.zfunc/_referrify     # with fpath+=(~/.zfunc) before compinit in ~/.zshrc
+  referrify completions fish > ~/.config/fish/completions/referrify.fish
+
+Exit codes:
+  0    the script was printed
+  1    it could not be written (stdout closed)
+  2    usage error (a shell that is not listed)";
+
+/// `referrify man --help`.
+pub const MAN: &str = "\
+Examples:
+  referrify man --dir ~/.local/share/man/man1    # referrify(1) and referrify-COMMAND(1); then: man referrify-check
+  referrify man | man -l -                       # read it now
+
+Exit codes:
+  0    the page was printed, or every page written
+  1    a page could not be written (a missing directory, stdout closed)
+  2    usage error (an unknown option)";

@@ -2,6 +2,7 @@
 //! engine inside) and prints the report. No command reads or writes a store itself.
 
 pub mod check;
+pub mod completions;
 pub mod convert;
 pub mod migrate;
 pub mod notice;
@@ -90,6 +91,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), !a.dry_run);
             return undo::run(&ctx, a, out).await;
         }
+        Command::Completions(a) => return completions::completions(a, out),
+        Command::Man(a) => return completions::man(a, out),
     };
     let refs = match collect(targets) {
         Ok(r) => r,
@@ -104,7 +107,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), false);
             check::run(&ctx, a, refs, out).await
         }
-        Command::Migrate(_) | Command::Undo(_) => Exit::Usage,
+        Command::Migrate(_) | Command::Undo(_) | Command::Completions(_) | Command::Man(_) => {
+            Exit::Usage
+        }
     }
 }
 
