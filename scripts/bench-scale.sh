@@ -63,18 +63,8 @@ SEED=$ROOT/target/release/examples/seed_registry
 PROXY_BIN=$ROOT/target/release/examples/latency_proxy
 FERRO=$ROOT/target/release/examples/ferro_registry
 
-if [ -z "${BENCH_TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_TMPDIR=/dev/shm; fi
-BENCH_TMPDIR=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
-T=$(mktemp -d "$BENCH_TMPDIR/referrify-scale.XXXXXX")
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# T (scratch, on tmpfs when there is one), PIDS, cleanup, measure and the servers: shared with
+# scripts/bench.sh
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
 

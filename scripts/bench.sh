@@ -103,23 +103,8 @@ if ! "$REFERRIFY" migrate --help >/dev/null 2>&1 || ! "$REFERRIFY" check --help 
   log "referrify migrate / check --repo are not available in this build: the referrify rows are marked 'not available'"
 fi
 
-# Registry data (distribution's filesystem storage) goes to tmpfs when there is one: distribution
-# 2.8.2 is about twice as fast there, which keeps seeding 2,000 repositories to a few minutes.
-if [ -z "${BENCH_TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_TMPDIR=/dev/shm; fi
-BENCH_TMPDIR=${BENCH_TMPDIR:-${TMPDIR:-/tmp}}
-T=$(mktemp -d "$BENCH_TMPDIR/referrify-bench.XXXXXX")
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# measure, start_registry, start_proxy, stop_servers, stats, reset_stats, seed: shared with
-# scripts/bench-scale.sh
+# T (scratch, on tmpfs when there is one), PIDS, cleanup; measure, start_registry, start_proxy,
+# stop_servers, stats, reset_stats, seed: shared with scripts/bench-scale.sh
 # shellcheck source=scripts/bench-lib.sh
 source "$ROOT/scripts/bench-lib.sh"
 

@@ -4,7 +4,7 @@
 //! as they are needed, each tag resolved once, images grouped by digest), so memory stays flat
 //! however many repositories and tags the registry holds.
 
-use crate::model::digest::Digest;
+use crate::model::digest::{key, Digest};
 use crate::model::image::Raw;
 use crate::model::reference::{is_valid_repository, is_valid_tag};
 use crate::plan::scope::Selection;
@@ -244,7 +244,8 @@ pub struct Batches {
     pages: TagPages,
     pending: VecDeque<String>,
     listed: bool,
-    seen: HashSet<Digest>,
+    /// [`key`]s of the digests given (16 bytes each).
+    seen: HashSet<u128>,
     size: usize,
     selection: Arc<Selection>,
     listing_error: Option<String>,
@@ -339,7 +340,7 @@ impl Batches {
                     if let Some(&i) = here.get(&raw.digest) {
                         let image: &mut TaggedImage = &mut batch.images[i];
                         image.tags.push(tag);
-                    } else if self.seen.insert(raw.digest.clone()) {
+                    } else if self.seen.insert(key(raw.digest.as_str())) {
                         here.insert(raw.digest.clone(), batch.images.len());
                         batch.images.push(TaggedImage {
                             raw,

@@ -262,15 +262,10 @@ impl Walk<'_> {
     /// Checks every image of one repository, a batch at a time.
     async fn repository(&self, name: String) -> RepositoryCoverage {
         let mut rep = RepositoryCoverage::of_images(name.clone(), Vec::new());
-        let jobs = self.ctx.global.jobs;
-        let (store, batches) = match walk::repository(
-            &self.ctx.stores,
-            self.registry,
-            &name,
-            self.selection.clone(),
-            jobs,
-        )
-        .await
+        let (store, batches) = match self
+            .ctx
+            .repository(self.registry, &name, self.selection)
+            .await
         {
             Ok(x) => x,
             Err(e) => {

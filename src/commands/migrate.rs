@@ -176,15 +176,10 @@ impl Walk<'_> {
             rep.status = RepositoryStatus::Resumed;
             return rep;
         }
-        let jobs = self.ctx.global.jobs;
-        let (store, batches) = match walk::repository(
-            &self.ctx.stores,
-            self.registry,
-            &name,
-            self.selection.clone(),
-            jobs,
-        )
-        .await
+        let (store, batches) = match self
+            .ctx
+            .repository(self.registry, &name, self.selection)
+            .await
         {
             Ok(x) => x,
             Err(e) => {
@@ -193,7 +188,7 @@ impl Walk<'_> {
                 return rep;
             }
         };
-        let mut written: HashSet<String> = HashSet::new();
+        let mut written: HashSet<u128> = HashSet::new();
         let mut settled = true;
         let complete = walk::each_batch(
             &store,
@@ -224,7 +219,7 @@ impl Walk<'_> {
     fn batch_done(
         &self,
         rep: &mut MigrateRepository,
-        written: &mut HashSet<String>,
+        written: &mut HashSet<u128>,
         batch: Batch,
         images: &[ImageReport],
         resumed: usize,
@@ -246,7 +241,7 @@ impl Walk<'_> {
                 image: i,
             });
             for t in &i.writes.referrers_tags {
-                if !written.insert(t.tag.clone()) {
+                if !written.insert(crate::model::digest::key(&t.tag)) {
                     rep.counts.tags_rewritten_across_batches += 1;
                 }
             }

@@ -38,6 +38,18 @@ impl Context {
         Context { global, stores }
     }
 
+    /// Opens one repository of a registry walk and reads its first tag page (see
+    /// [`crate::walk::repository`]).
+    pub async fn repository(
+        &self,
+        registry: &str,
+        name: &str,
+        selection: &std::sync::Arc<crate::plan::scope::Selection>,
+    ) -> Result<(crate::store::Store, crate::walk::Batches), String> {
+        let jobs = self.global.jobs;
+        crate::walk::repository(&self.stores, registry, name, selection.clone(), jobs).await
+    }
+
     /// Whether progress bars may show (text output, not quiet; a terminal is checked later).
     pub fn progress(&self) -> bool {
         !self.global.quiet && self.global.format == crate::report::Format::Text

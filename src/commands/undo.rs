@@ -65,8 +65,7 @@ async fn undo_registry(
         selection.clone(),
         ctx.global.jobs,
         |name| async move {
-            let jobs = ctx.global.jobs;
-            match walk::repository(&ctx.stores, registry, &name, sel.clone(), jobs).await {
+            match ctx.repository(registry, &name, sel).await {
                 Ok((store, batches)) => {
                     let base = store.name();
                     let mut out = Vec::new();

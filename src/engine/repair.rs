@@ -4,11 +4,10 @@
 //! read; undo takes exactly those inserted bytes out again.
 
 use crate::model::digest::Digest;
-use crate::model::document::{Document, ManifestView};
+use crate::model::document::ManifestView;
 use crate::model::referrers::{fallback_tag, Listing};
 use crate::model::repair::{self, EntryRepair};
 use crate::store::{Store, TagChange};
-use futures_util::future::join_all;
 use std::collections::BTreeMap;
 
 /// Entry manifests read per referrers tag, at most.
@@ -126,18 +125,6 @@ fn restored(digest: Digest) -> EntryRepair {
 /// The entries' manifests, at most [`MAX_ENTRY_READS`], concurrently; unreadable ones are left
 /// out (their entries stay as they are).
 async fn read(store: &Store, digests: &[Digest]) -> BTreeMap<Digest, ManifestView> {
-    let wanted: Vec<&Digest> = digests.iter().take(MAX_ENTRY_READS).collect();
-    let fetched = join_all(wanted.iter().map(|d| async move {
-        let bytes = store.manifest(d).await.ok()?;
-        match Document::parse(&bytes, None).ok()? {
-            Document::Manifest(m) => Some(*m),
-            Document::Index(_) => None,
-        }
-    }))
-    .await;
-    wanted
-        .into_iter()
-        .zip(fetched)
-        .filter_map(|(d, m)| m.map(|m| (d.clone(), m)))
-        .collect()
+    let wanted = digests.iter().take(MAX_ENTRY_READS).cloned().collect();
+    super::load::manifest_views(store, wanted).await
 }

@@ -152,19 +152,7 @@ async fn read_unclassified(
             }
         }
     }
-    let fetched = join_all(wanted.iter().map(|d| async move {
-        let bytes = store.manifest(d).await.ok()?;
-        match Document::parse(&bytes, None).ok()? {
-            Document::Manifest(m) => Some(*m),
-            Document::Index(_) => None,
-        }
-    }))
-    .await;
-    wanted
-        .into_iter()
-        .zip(fetched)
-        .filter_map(|(d, m)| m.map(|m| (d, m)))
-        .collect()
+    super::load::manifest_views(store, wanted).await
 }
 
 /// Classifies each listed referrer: by its descriptor, else by its manifest, else (not read) by

@@ -208,7 +208,8 @@ pub struct TagPages {
     url: Option<Url>,
     next: Cursor,
     pages: usize,
-    last_page: HashSet<String>,
+    /// Keys of the names on the page before (16 bytes each, however long the names).
+    last_page: HashSet<u128>,
     prints: HashSet<u64>,
     sent: bool,
 }
@@ -260,7 +261,10 @@ impl TagPages {
         let fresh: Vec<String> = page
             .names
             .into_iter()
-            .filter(|n| new_page && !self.last_page.contains(n) && this_page.insert(n.clone()))
+            .filter(|n| {
+                let k = crate::model::digest::key(n);
+                new_page && !self.last_page.contains(&k) && this_page.insert(k)
+            })
             .collect();
         self.last_page = this_page;
         if fresh.is_empty() && self.sent {
