@@ -65,8 +65,10 @@ if [ -f "$keyring" ]; then
 else
   echo "deb $mirror sid main" >"$W/sources.list"
 fi
+# Check-Valid-Until=false: a mirror's sid Release file can be served past its Valid-Until date
+# (seen on this project's machines: 23 days past); its signature is still checked.
 O=(-o Dir::Etc::SourceList="$W/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$W/lists" -o APT::Sandbox::User=root
-   -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+   -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o Acquire::Check-Valid-Until=false)
 log "fetching $SRC_PACKAGE (sid) from $mirror"
 apt-get "${O[@]}" update -qq >"$W/apt.log" 2>&1 || { cat "$W/apt.log" >&2; die "apt-get update for sid failed"; }
 # (APT::Sandbox::User=root above: the lists and the download go to a temp dir _apt may not write)

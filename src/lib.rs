@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod engine;
 pub mod exit;
+pub mod help;
 pub mod model;
 pub mod plan;
 pub mod report;

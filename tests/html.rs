@@ -17,7 +17,6 @@ use referrify::plan::coverage::{Found, PlatformState};
 use referrify::report::html;
 use referrify::report::{
     CheckImage, CoverageSummary, PlatformReport, Problem, RegistryCheckReport, RepositoryCoverage,
-    SCHEMA_VERSION,
 };
 use serde_json::{json, Value};
 
@@ -99,6 +98,7 @@ fn platform(repo: &str, index: &Digest, name: &str, state: PlatformState) -> Pla
         ),
         fix,
         warnings: vec![],
+        supply: Default::default(),
         digest,
     }
 }
@@ -124,14 +124,19 @@ fn report(registry: &str, repositories: Vec<RepositoryCoverage>) -> RegistryChec
         summary.add(r);
     }
     summary.requests = 4 * summary.platforms as u64 + 3;
-    RegistryCheckReport {
-        schema_version: SCHEMA_VERSION,
-        command: "check",
-        registry: registry.into(),
-        statements_checked: true,
-        repositories,
-        summary,
-    }
+    let mut r = RegistryCheckReport::of(registry.into(), true, repositories, 0, 0);
+    r.summary.requests = summary.requests;
+    r
+}
+
+fn coverage(
+    repository: impl Into<String>,
+    error: Option<String>,
+    images: Vec<CheckImage>,
+) -> RepositoryCoverage {
+    let mut c = RepositoryCoverage::of_images(repository.into(), images);
+    c.error = error;
+    c
 }
 
 /// Three readable repositories with every state, an image with a broken index entry, an image
@@ -148,10 +153,10 @@ fn realistic() -> RegistryCheckReport {
     report(
         REGISTRY,
         vec![
-            RepositoryCoverage {
-                repository: "team/api".into(),
-                error: None,
-                images: vec![
+            coverage(
+                "team/api",
+                None,
+                vec![
                     image(
                         "team/api",
                         &["1.4", "latest"],
@@ -166,11 +171,11 @@ fn realistic() -> RegistryCheckReport {
                         &[("linux/amd64", LegacyOnly), ("linux/arm64", LegacyOnly)],
                     ),
                 ],
-            },
-            RepositoryCoverage {
-                repository: "team/web".into(),
-                error: None,
-                images: vec![
+            ),
+            coverage(
+                "team/web",
+                None,
+                vec![
                     image(
                         "team/web",
                         &["main"],
@@ -181,11 +186,11 @@ fn realistic() -> RegistryCheckReport {
                     ),
                     old,
                 ],
-            },
-            RepositoryCoverage {
-                repository: "tools/builder".into(),
-                error: None,
-                images: vec![
+            ),
+            coverage(
+                "tools/builder",
+                None,
+                vec![
                     image(
                         "tools/builder",
                         &["v2"],
@@ -197,15 +202,15 @@ fn realistic() -> RegistryCheckReport {
                     ),
                     broken,
                 ],
-            },
-            RepositoryCoverage {
-                repository: "legacy/archive".into(),
-                error: Some(
+            ),
+            coverage(
+                "legacy/archive",
+                Some(
                     "listing tags: HTTP 403 DENIED: requested access to the resource is denied"
                         .into(),
                 ),
-                images: vec![],
-            },
+                vec![],
+            ),
         ],
     )
 }
@@ -238,11 +243,7 @@ fn big(repositories: usize) -> RegistryCheckReport {
                     )
                 })
                 .collect();
-            RepositoryCoverage {
-                repository: repo,
-                error: None,
-                images,
-            }
+            coverage(repo, None, images)
         })
         .collect();
     report(REGISTRY, repos)
@@ -314,6 +315,18 @@ async fn column(b: &Browser, key: &str) -> Vec<String> {
         .iter()
         .map(|r| r[key].as_str().unwrap().to_string())
         .collect()
+}
+
+/// Whether a command's `<code>` shows all of its text: it wraps instead of overflowing.
+async fn whole(b: &Browser, code: &Element) -> bool {
+    let got = b
+        .execute(
+            "const c = arguments[0]; const s = getComputedStyle(c);\
+             return s.textOverflow !== 'ellipsis' && s.whiteSpace === 'pre-wrap' && c.scrollWidth <= c.clientWidth;",
+            json!([code.arg()]),
+        )
+        .await;
+    got == json!(true)
 }
 
 async fn header(b: &Browser, key: &str) -> Element {
@@ -437,7 +450,8 @@ async fn the_page_shows_totals_rows_commands_and_failures() {
     assert_eq!(rows[9]["state"], "discoverable-layout");
 
     // the fix and confirm commands of a gap are visible in its row
-    let legacy = &r.repositories[0].images[1];
+    let api = r.repositories.iter().find(|x| x.repository == "team/api");
+    let legacy = &api.unwrap().images[1];
     let amd64 = &legacy.platforms[0];
     let row = b
         .execute(
@@ -457,12 +471,10 @@ async fn the_page_shows_totals_rows_commands_and_failures() {
     assert_eq!(b.text(&fix).await, amd64.fix.clone().unwrap());
     let confirm = b.find_in(&row, ".cmd.confirm code").await;
     assert_eq!(b.text(&confirm).await, amd64.confirm);
-    // a click on a command shows all of it, another click one line again
-    assert_eq!(b.attr(&fix, "class").await, None);
-    b.click(&fix).await;
-    assert_eq!(b.attr(&fix, "class").await.as_deref(), Some("wrap"));
-    b.click(&fix).await;
-    assert_eq!(b.attr(&fix, "class").await.as_deref(), Some(""));
+    // every command is shown whole: it wraps, nothing is cut off with an ellipsis
+    for code in [&fix, &confirm] {
+        assert!(whole(b, code).await, "a command is cut off");
+    }
     let reason = b.find_in(&row, ".reasons li").await;
     assert_eq!(b.text(&reason).await, amd64.reasons[0]);
     let image_digest = b.find_in(&row, "td:nth-child(3) span").await;
@@ -506,10 +518,16 @@ async fn the_page_shows_totals_rows_commands_and_failures() {
             json!([]),
         )
         .await;
-    let problem = &r.repositories[1].images[1].problems[0];
+    let web = r.repositories.iter().find(|x| x.repository == "team/web");
+    let problem = &web.unwrap().images[1].problems[0];
     assert_eq!(
         failures,
         json!([
+            [
+                "repository",
+                "legacy/archive",
+                "listing tags: HTTP 403 DENIED: requested access to the resource is denied"
+            ],
             [
                 "problem",
                 "team/web",
@@ -519,11 +537,6 @@ async fn the_page_shows_totals_rows_commands_and_failures() {
                 "image",
                 "tools/builder",
                 "reading the index: HTTP 404 MANIFEST_UNKNOWN"
-            ],
-            [
-                "repository",
-                "legacy/archive",
-                "listing tags: HTTP 403 DENIED: requested access to the resource is denied"
             ],
         ])
     );
@@ -720,11 +733,11 @@ async fn registry_values_render_as_text_and_run_nothing() {
     });
     let r = report(
         "evil.example/<style>body{display:none}</style>",
-        vec![RepositoryCoverage {
-            repository: hostile.clone(),
-            error: Some("<iframe src=\"https://example.com/\"></iframe>".into()),
-            images: vec![img],
-        }],
+        vec![coverage(
+            hostile.clone(),
+            Some("<iframe src=\"https://example.com/\"></iframe>".into()),
+            vec![img],
+        )],
     );
     let html = html::render(&r);
     assert!(!html.contains("<script>window"));
@@ -860,27 +873,27 @@ async fn a_real_registry_check_renders_what_the_json_says() {
         page.to_str().unwrap(),
     ]);
     assert_eq!(common::cli::code(&out), 3, "{}", common::cli::explain(&out));
-    let report = common::cli::json(&out);
+    let lines = common::cli::json_lines(&out);
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["platforms"], 3);
     let b = Browser::start().await;
     b.goto(&file_url(&page)).await;
+    // A registry's page rolls every repository up and lists the platforms of the images with a
+    // gap: here the unconverted image's amd64 only.
     let rows = visible_rows(&b).await;
-    assert_eq!(
-        rows.len() as u64,
-        report["summary"]["platforms"].as_u64().unwrap()
-    );
     let states: Vec<&str> = rows.iter().map(|r| r["state"].as_str().unwrap()).collect();
-    // Gaps first: the unconverted image's amd64, then the two converted platforms.
-    assert_eq!(
-        states,
-        ["legacy-only", "discoverable-tag", "discoverable-tag"]
-    );
+    assert_eq!(states, ["legacy-only"]);
     assert_eq!(rows[0]["repo"], gap.as_str());
-    let fix = report["repositories"]
-        .as_array()
-        .unwrap()
+    let rollup = b.text(&b.find("section.rollup").await).await;
+    assert!(
+        rollup.contains(done.as_str()) && rollup.contains(gap.as_str()),
+        "{rollup}"
+    );
+    let fix = lines
         .iter()
-        .find(|r| r["repository"] == gap.as_str())
-        .unwrap()["images"][0]["platforms"][0]["fix"]
+        .find(|l| l["type"] == "image" && l["repository"] == gap.as_str())
+        .unwrap()["platforms"][0]["fix"]
         .as_str()
         .unwrap()
         .to_string();

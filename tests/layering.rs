@@ -17,8 +17,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("report", &["model", "plan"]),
     ("state", &["model"]),
     ("exit", &[]),
+    ("help", &[]),
     ("stop", &[]),
-    ("cli", &["model", "plan", "report"]),
+    ("cli", &["help", "model", "plan", "report"]),
     ("walk", &["model", "plan", "store", "stop"]),
     ("engine", &["model", "plan", "store", "report"]),
     (

@@ -295,7 +295,7 @@ fn broken_attestation_is_reported_by_digest_and_the_rest_goes_on() {
     assert_eq!(out.status.code(), Some(1), "{}", explain(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("not an OCI image layout") && stdout.contains("tag \"nope\""),
+        stdout.contains("/nonexistent/dir: no such directory") && stdout.contains("tag \"nope\""),
         "{stdout}"
     );
 }

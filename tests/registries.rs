@@ -436,7 +436,7 @@ fn migrate_check_undo(kind: RegistryKind) {
         &["check", &reg.addr, "--repo", &repo_arg, "--format", "json"],
     );
     assert_eq!(code(&out), 0, "{kind:?}: {}", explain(&out));
-    let s = &json(&out)["summary"];
+    let s = &common::cli::summary_line(&out);
     let state = format!("discoverable-{}", via(kind));
     assert_eq!(
         (s["covered"].as_u64(), s["uncovered"].as_u64()),

@@ -111,6 +111,38 @@ const CHECK: &[&str] = &[
     "summary.platforms",
     "summary.covered",
     "summary.uncovered",
+    // Issue 14: the supply chain (docs/supply-chain.md).
+    "images[].platforms[].supply",
+    "images[].platforms[].supply.items",
+    "images[].platforms[].supply.items[].artifactType",
+    "images[].platforms[].supply.items[].digest",
+    "images[].platforms[].supply.items[].discoverable",
+    "images[].platforms[].supply.items[].kind",
+    "images[].platforms[].supply.items[].on",
+    "images[].platforms[].supply.items[].predicateTypes",
+    "images[].platforms[].supply.provenance",
+    "images[].platforms[].supply.provenance.artifactType",
+    "images[].platforms[].supply.provenance.digest",
+    "images[].platforms[].supply.provenance.discoverable",
+    "images[].platforms[].supply.provenance.kind",
+    "images[].platforms[].supply.provenance.on",
+    "images[].platforms[].supply.provenance.predicateTypes",
+    "images[].platforms[].supply.sbom",
+    "images[].platforms[].supply.sbom.artifactType",
+    "images[].platforms[].supply.sbom.digest",
+    "images[].platforms[].supply.sbom.discoverable",
+    "images[].platforms[].supply.sbom.kind",
+    "images[].platforms[].supply.sbom.on",
+    "images[].platforms[].supply.sbom.predicateTypes",
+    "images[].platforms[].supply.signature",
+    "images[].platforms[].supply.unmet",
+    "images[].platforms[].supply.verify",
+    "summary.supply",
+    "summary.supply.platforms",
+    "summary.supply.provenance",
+    "summary.supply.sbom",
+    "summary.supply.signature",
+    "summary.supply.unmet",
 ];
 
 #[test]
@@ -150,13 +182,28 @@ fn convert_and_check_json_keys_are_the_documented_ones() {
     }
 }
 
+/// Counts a migrate repository line and the summary share (`tagsRewrittenAcrossBatches` and
+/// `mountsRefused` are left out when 0).
+const MIGRATE_COUNTS: &[&str] = &[
+    "images",
+    "failedImages",
+    "resumedImages",
+    "attestations",
+    "converted",
+    "alreadyDone",
+    "failed",
+    "tagsCreated",
+    "tagsUpdated",
+    "manifests",
+];
+
 const MIGRATE_REPOSITORY: &[&str] = &[
     "type",
     "repository",
     "status",
-    "images",
-    "resumedImages",
+    "batches",
     "tagProblems",
+    "tagProblemsTotal",
 ];
 
 const MIGRATE_SUMMARY: &[&str] = &[
@@ -169,85 +216,107 @@ const MIGRATE_SUMMARY: &[&str] = &[
     "repositories",
     "failedRepositories",
     "resumedRepositories",
-    "images",
-    "failedImages",
-    "resumedImages",
-    "attestations",
-    "converted",
-    "alreadyDone",
-    "failed",
-    "tagsCreated",
-    "tagsUpdated",
-    "manifests",
     "requests",
     "seconds",
 ];
 
-const CHECK_REGISTRY_TOP: &[&str] = &[
+/// `check REGISTRY`'s repository line (its image lines are `check`'s images plus `type`,
+/// `repository` and `tags`).
+const CHECK_REPOSITORY: &[&str] = &[
+    "type",
+    "repository",
+    "images",
+    "failedImages",
+    "platforms",
+    "covered",
+    "uncovered",
+    "states",
+];
+
+const CHECK_REGISTRY_SUMMARY: &[&str] = &[
+    "type",
     "schemaVersion",
     "command",
     "registry",
     "statementsChecked",
     "repositories",
-    "repositories[].repository",
-    "repositories[].images",
-    "repositories[].images[].tags",
-    "repositories[].images[].platforms[].state",
-    "repositories[].images[].platforms[].fix",
-    "summary",
-    "summary.repositories",
-    "summary.failedRepositories",
-    "summary.images",
-    "summary.failedImages",
-    "summary.platforms",
-    "summary.covered",
-    "summary.uncovered",
-    "summary.states",
-    "summary.requests",
+    "failedRepositories",
+    "images",
+    "failedImages",
+    "platforms",
+    "covered",
+    "uncovered",
+    "states",
+    "requests",
+    // Issue 14: platforms with an SBOM, provenance, a signature, an unmet --require.
+    "supply",
 ];
 
-/// `migrate`'s JSON lines and `check REGISTRY`'s document, on a real registry.
+fn top(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn set(a: &[&[&str]]) -> BTreeSet<String> {
+    a.iter()
+        .flat_map(|x| x.iter())
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// `migrate`'s and `check REGISTRY`'s JSON lines (schema 2), on a real registry.
 #[test]
 fn migrate_and_registry_check_json_keys_are_the_documented_ones() {
     let reg = common::Registry::distribution();
     let repo = common::unique_repo("schema");
     common::push_layout_raw(&reg, &common::fixtures::LEGACY_MULTI.dir(), &repo, "multi");
-    let check = run(&["check", &reg.addr, "--format", "json"]);
-    let got = keys(&check);
-    for k in CHECK_REGISTRY_TOP {
-        assert!(got.contains(*k), "check REGISTRY lacks {k}: {got:?}");
-    }
-    // Every image key of the per-image check, under repositories[].
-    for k in CHECK.iter().filter(|k| k.starts_with("images[].")) {
-        let k = format!("repositories[].{k}");
-        let optional = k.contains("statements[]") || k.ends_with("subjectsMatch");
-        assert!(optional || got.contains(&k), "check REGISTRY lacks {k}");
+    let out = common::cli::referrify(&["check", &reg.addr, "--format", "json"]);
+    let lines = common::cli::json_lines(&out);
+    let (last, rest) = lines.split_last().unwrap();
+    assert_eq!(top(last), set(&[CHECK_REGISTRY_SUMMARY]), "{last}");
+    assert_eq!(last["schemaVersion"], 2);
+    for l in rest {
+        match l["type"].as_str() {
+            Some("repository") => assert_eq!(top(l), set(&[CHECK_REPOSITORY]), "{l}"),
+            Some("image") => {
+                // Every image key of the per-image check, plus the line's own.
+                let got = keys(&serde_json::json!({ "images": [l] }));
+                for k in CHECK.iter().filter(|k| k.starts_with("images[].")) {
+                    // An unconverted image has no supply-chain items, so nothing is picked.
+                    let optional = k.contains("statements[]")
+                        || k.ends_with("subjectsMatch")
+                        || k.contains("supply.items[]")
+                        || k.contains("supply.sbom.")
+                        || k.contains("supply.provenance.");
+                    assert!(
+                        optional || got.contains(*k),
+                        "check REGISTRY image lacks {k}"
+                    );
+                }
+                for k in ["type", "repository", "tags"] {
+                    assert!(l.get(k).is_some(), "{l}");
+                }
+            }
+            _ => panic!("unknown line {l}"),
+        }
     }
     let out = common::cli::referrify(&["migrate", &reg.addr, "--shard", "1/1", "--format", "json"]);
     assert_eq!(common::cli::code(&out), 0, "{}", common::cli::explain(&out));
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let (last, repos) = lines.split_last().unwrap();
-    let top = |v: &Value| -> BTreeSet<String> { v.as_object().unwrap().keys().cloned().collect() };
+    let lines = common::cli::json_lines(&out);
+    let (last, rest) = lines.split_last().unwrap();
+    assert_eq!(top(last), set(&[MIGRATE_SUMMARY, MIGRATE_COUNTS]), "{last}");
+    assert_eq!(last["schemaVersion"], 2);
+    for l in rest.iter().filter(|l| l["type"] == "repository") {
+        assert_eq!(top(l), set(&[MIGRATE_REPOSITORY, MIGRATE_COUNTS]), "{l}");
+    }
+    let images: Vec<&Value> = rest.iter().filter(|l| l["type"] == "image").collect();
     assert_eq!(
-        top(last),
-        MIGRATE_SUMMARY
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<BTreeSet<_>>()
+        images.len() + 1,
+        rest.len(),
+        "image lines and one repository line"
     );
-    for r in repos {
-        assert_eq!(
-            top(r),
-            MIGRATE_REPOSITORY
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<BTreeSet<_>>()
-        );
+    for i in images {
         // The images are convert's image reports, without the per-image request count.
-        let image_keys: BTreeSet<String> = keys(&serde_json::json!({ "images": r["images"] }));
+        let image_keys: BTreeSet<String> = keys(&serde_json::json!({ "images": [i] }));
         let convert_images: BTreeSet<String> = CONVERT
             .iter()
             .filter(|k| {
@@ -256,7 +325,11 @@ fn migrate_and_registry_check_json_keys_are_the_documented_ones() {
                     && **k != "images[].requests"
             })
             .map(|s| s.to_string())
-            .chain(["images".to_string()])
+            .chain([
+                "images".to_string(),
+                "images[].type".into(),
+                "images[].repository".into(),
+            ])
             // The tag schema (this registry has no Referrers API) adds these.
             .chain(
                 [
@@ -274,8 +347,10 @@ fn migrate_and_registry_check_json_keys_are_the_documented_ones() {
     for k in MIGRATE_REPOSITORY
         .iter()
         .chain(MIGRATE_SUMMARY)
-        .chain(CHECK_REGISTRY_TOP)
-        .chain(["catalogError", "error"].iter())
+        .chain(MIGRATE_COUNTS)
+        .chain(CHECK_REPOSITORY)
+        .chain(CHECK_REGISTRY_SUMMARY)
+        .chain(["catalogError", "error", "tagsRewrittenAcrossBatches"].iter())
     {
         let leaf = k.rsplit('.').next().unwrap().trim_end_matches("[]");
         let leaf = leaf.rsplit("[].").next().unwrap();

@@ -7,7 +7,9 @@ use crate::engine::{self, Input, Options};
 use crate::exit::Exit;
 use crate::model::reference::ImageRef;
 use crate::report::progress::Progress;
-use crate::report::{text, ConvertReport, ConvertSummary, ImageReport, SCHEMA_VERSION};
+use crate::report::{
+    text, ConvertReport, ConvertSummary, ImageReport, ImageStatus, SCHEMA_VERSION,
+};
 use std::io::Write;
 
 /// Runs `convert` over `refs`.
@@ -35,9 +37,9 @@ pub async fn run(
             break;
         }
         progress.start(text);
-        let report = one(ctx, opts, text, r, &progress).await;
+        let report = one(ctx, opts, text, r, &progress, args.repair_tag_entries).await;
         if let Some(e) = &report.error {
-            tracing::error!("{}: {}", text, e);
+            super::notice::failed(g, text, e);
         }
         images.push(report);
         progress.finish_one();
@@ -62,6 +64,53 @@ pub async fn run(
     }
 }
 
+/// The subjects whose referrers tags `--repair-tag-entries` looks at: the index (cosign and
+/// GitHub sign and attest it) and every platform manifest.
+fn repair_subjects(image: &crate::model::image::LoadedImage) -> Vec<crate::model::digest::Digest> {
+    std::iter::once(image.index.digest.clone())
+        .chain(
+            image
+                .entries
+                .platforms
+                .iter()
+                .map(|p| p.descriptor.digest.clone()),
+        )
+        .collect()
+}
+
+/// `--repair-tag-entries`: fills in the entries, each reported; a tag that could not be
+/// repaired fails the image.
+async fn repair_tag_entries(
+    store: &crate::store::Store,
+    subjects: &[crate::model::digest::Digest],
+    dry_run: bool,
+    report: &mut ImageReport,
+) {
+    use crate::engine::repair::{self, Direction};
+    for t in repair::tags(store, subjects, Direction::Repair, dry_run).await {
+        if let Some(e) = t.error {
+            report.status = ImageStatus::Failed;
+            report.error.get_or_insert(e);
+            continue;
+        }
+        report
+            .repaired_entries
+            .extend(t.entries.into_iter().map(|e| crate::report::RepairedEntry {
+                tag: t.tag.clone(),
+                digest: e.digest,
+                artifact_type: e.artifact_type,
+                annotations: e.annotations,
+            }));
+    }
+    if !report.repaired_entries.is_empty() && report.status == ImageStatus::Unchanged {
+        report.status = if dry_run {
+            ImageStatus::Planned
+        } else {
+            ImageStatus::Done
+        };
+    }
+}
+
 /// Converts one image: opens its store, reads it, runs the engine on it alone.
 async fn one(
     ctx: &Context,
@@ -69,6 +118,7 @@ async fn one(
     text: &str,
     r: &ImageRef,
     progress: &Progress,
+    repair_tags: bool,
 ) -> ImageReport {
     let store = match ctx.stores.open(r) {
         Ok(s) => s,
@@ -81,15 +131,20 @@ async fn one(
                 ImageRef::Registry(rr) => rr.tag.iter().cloned().collect(),
                 ImageRef::Layout(_) => Vec::new(),
             };
+            let subjects = repair_subjects(&image);
             let input = Input {
                 text: text.to_string(),
                 image,
                 tags,
             };
-            engine::convert(&store, std::slice::from_ref(&input), opts, progress)
+            let mut report = engine::convert(&store, std::slice::from_ref(&input), opts, progress)
                 .await
                 .pop()
-                .unwrap_or_else(|| engine::failed(text, "internal: no report".into()))
+                .unwrap_or_else(|| engine::failed(text, "internal: no report".into()));
+            if repair_tags {
+                repair_tag_entries(&store, &subjects, opts.dry_run, &mut report).await;
+            }
+            report
         }
         Ok(Loaded::Manifest(raw, _)) => engine::not_an_index(text, raw.digest),
         Err(e) => engine::failed(text, e.to_string()),

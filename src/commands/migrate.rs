@@ -1,11 +1,11 @@
 //! `referrify migrate`: every image of a registry, converted like `convert` converts one.
 //!
 //! The catalog is read page by page while repositories are worked on, a bounded number at a
-//! time; each repository is one batch (its tags read once, one Referrers API probe, one `{}`
-//! blob check, one referrers-tag write per subject), and finished work is appended to the state
-//! file so a rerun skips it.
+//! time; each repository is worked on in bounded batches of its tags (one Referrers API probe and
+//! one `{}` blob check per repository, one referrers-tag write per subject per batch), and each
+//! finished batch is printed and appended to the state file so a rerun skips it.
 
-use super::{usage, Context};
+use super::{usage, Context, Lines};
 use crate::cli::MigrateArgs;
 use crate::engine::load::{load_raw, Depth, Loaded};
 use crate::engine::{self, Input, Options};
@@ -14,13 +14,14 @@ use crate::model::reference::parse_registry;
 use crate::plan::scope::Selection;
 use crate::report::progress::{Silent, WalkProgress};
 use crate::report::{
-    text, Format, ImageReport, MigrateRepository, MigrateRow, MigrateSummary, RepositoryStatus,
-    TagProblem, SCHEMA_VERSION,
+    text, Format, ImageReport, MigrateImage, MigrateRepository, MigrateRow, MigrateSummary,
+    RepositoryStatus, TagProblem, STREAM_SCHEMA_VERSION,
 };
 use crate::state::{Record, State};
 use crate::store::{Catalog, Store};
-use crate::walk::{self, TaggedImage, Walked};
+use crate::walk::{self, Batch, TaggedImage, Walked};
 use futures_util::StreamExt as _;
+use std::collections::HashSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
@@ -83,52 +84,35 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
         "migrating"
     };
     let progress = WalkProgress::new(ctx.progress(), verb, "attestations");
-    let (state, progress, sel, registry_ref) = (&state, &progress, &selection, &registry);
-    let steps = walk::each_repository(
-        catalog.clone(),
-        selection.clone(),
-        g.jobs,
-        |name| async move {
-            progress.found_repositories(1);
-            let r = migrate_repository(ctx, registry_ref, name, sel, state, opts, progress).await;
-            progress.repository_done(&r.repository);
-            r
-        },
-    );
-    let mut steps = std::pin::pin!(steps);
+    let lines = Lines::new(out, g.format);
+    let walk = Walk {
+        ctx,
+        registry: &registry,
+        selection: &selection,
+        state: &state,
+        opts,
+        progress: &progress,
+        lines: &lines,
+    };
     let mut summary = MigrateSummary {
         kind: "summary",
-        schema_version: SCHEMA_VERSION,
+        schema_version: STREAM_SCHEMA_VERSION,
         command: "migrate",
         registry: registry.clone(),
         dry_run: args.dry_run,
         shard: args.shard.map(|s| format!("{}/{}", s.index, s.count)),
         ..Default::default()
     };
-    let mut printer = Printer {
-        format: g.format,
-        verbose: g.verbose > 0,
-        rows: Vec::new(),
-    };
-    while let Some(step) = steps.next().await {
-        match step {
-            Walked::Repository(r) => {
-                summary.add(&r);
-                printer.repository(out, &r);
-            }
-            Walked::CatalogFailed(e) => {
-                tracing::error!("{e}");
-                summary.catalog_error = Some(e);
-            }
-        }
-    }
+    let mut rows = walk.all(catalog.clone(), &mut summary).await;
     progress.done();
     if let Err(e) = state.finish() {
         tracing::error!("{e}");
     }
     summary.requests = catalog.requests() - before;
     summary.seconds = started.elapsed().as_secs_f64();
-    printer.finish(out, &summary);
+    lines.json(&summary);
+    rows.sort_by(|a, b| a.repository.cmp(&b.repository));
+    lines.text(|| text::migrate(&rows, &summary, g.verbose > 0));
     if summary.failed_repositories > 0 || summary.catalog_error.is_some() {
         Exit::Failure
     } else {
@@ -136,133 +120,185 @@ pub async fn run(ctx: &Context, args: &MigrateArgs, out: &mut dyn Write) -> Exit
     }
 }
 
-/// Prints a migration as it goes: a JSON line per repository as it finishes, or a text table
-/// of every repository, sorted, at the end.
-struct Printer {
-    format: Format,
-    verbose: bool,
-    rows: Vec<MigrateRow>,
+/// What every repository of a migration shares.
+struct Walk<'a> {
+    ctx: &'a Context,
+    registry: &'a str,
+    selection: &'a Arc<Selection>,
+    state: &'a State,
+    opts: Options,
+    progress: &'a WalkProgress,
+    lines: &'a Lines<'a>,
 }
 
-impl Printer {
-    fn repository(&mut self, out: &mut dyn Write, r: &MigrateRepository) {
-        let row = MigrateRow::of(r);
-        if r.status == RepositoryStatus::Failed {
-            let e = row.error.as_deref().unwrap_or("failed");
-            tracing::error!("{}: {}", r.repository, e);
-        }
-        match self.format {
-            Format::Json => json_line(out, r),
-            Format::Text => self.rows.push(row),
-        }
-    }
-
-    fn finish(mut self, out: &mut dyn Write, summary: &MigrateSummary) {
-        match self.format {
-            Format::Json => json_line(out, summary),
-            Format::Text => {
-                self.rows.sort_by(|a, b| a.repository.cmp(&b.repository));
-                let text = text::migrate(&self.rows, summary, self.verbose);
-                let _ = out.write_all(text.as_bytes());
+impl Walk<'_> {
+    /// Walks every repository the selection takes, printing each as it finishes; returns the
+    /// text table's rows (none for JSON).
+    async fn all(&self, catalog: Catalog, summary: &mut MigrateSummary) -> Vec<MigrateRow> {
+        let g = &self.ctx.global;
+        let steps =
+            walk::each_repository(catalog, self.selection.clone(), g.jobs, |name| async move {
+                self.progress.found_repositories(1);
+                let r = self.repository(name).await;
+                self.progress.repository_done(&r.repository);
+                r
+            });
+        let mut steps = std::pin::pin!(steps);
+        let mut rows = Vec::new();
+        while let Some(step) = steps.next().await {
+            match step {
+                Walked::Repository(r) => {
+                    summary.add(&r);
+                    let row = MigrateRow::of(&r);
+                    if r.status == RepositoryStatus::Failed {
+                        let e = row.error.as_deref().unwrap_or("failed");
+                        super::notice::failed(g, &r.repository, e);
+                    }
+                    self.lines.json(&r);
+                    if g.format == Format::Text {
+                        rows.push(row);
+                    }
+                }
+                Walked::CatalogFailed(e) => {
+                    super::notice::failed(g, "", &e);
+                    summary.catalog_error = Some(e);
+                }
             }
         }
-        let _ = out.flush();
+        rows
     }
-}
 
-/// Writes one JSON line.
-fn json_line<T: serde::Serialize>(out: &mut dyn Write, value: &T) {
-    let mut line = serde_json::to_string(value).unwrap_or_default();
-    line.push('\n');
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.flush();
-}
-
-/// Converts every image of one repository as one batch.
-async fn migrate_repository(
-    ctx: &Context,
-    registry: &str,
-    name: String,
-    selection: &Selection,
-    state: &State,
-    opts: Options,
-    progress: &WalkProgress,
-) -> MigrateRepository {
-    let mut rep = MigrateRepository {
-        kind: "repository",
-        repository: name.clone(),
-        status: RepositoryStatus::Unchanged,
-        error: None,
-        images: Vec::new(),
-        resumed_images: 0,
-        tag_problems: Vec::new(),
-    };
-    if state.repository_done(&name) {
-        rep.status = RepositoryStatus::Resumed;
-        return rep;
-    }
-    let (store, found) = match walk::repository(&ctx.stores, registry, &name, selection).await {
-        Ok(x) => x,
-        Err(e) => {
-            rep.status = RepositoryStatus::Failed;
-            rep.error = Some(e);
+    /// Converts every image of one repository, a batch at a time; each batch's images are
+    /// printed and recorded in the state file as soon as it is written.
+    async fn repository(&self, name: String) -> MigrateRepository {
+        let mut rep = MigrateRepository::new(name.clone());
+        if self.state.repository_done(&name) {
+            rep.status = RepositoryStatus::Resumed;
             return rep;
         }
-    };
-    rep.tag_problems = found
-        .problems
-        .into_iter()
-        .map(|t| TagProblem {
-            tag: t.tag,
-            message: t.message,
-        })
-        .collect();
-    let todo: Vec<TaggedImage> = found
-        .images
-        .into_iter()
-        .filter(|i| {
-            let done = state.image_done(&name, &i.raw.digest);
-            rep.resumed_images += usize::from(done);
-            !done
-        })
-        .collect();
-    progress.found_images(todo.len() as u64);
-    rep.images = convert_repository(&store, todo, opts, progress).await;
-    if !opts.dry_run {
-        record_images(state, &name, &mut rep);
+        let (store, batches) = match self
+            .ctx
+            .repository(self.registry, &name, self.selection)
+            .await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                rep.status = RepositoryStatus::Failed;
+                rep.error = Some(e);
+                return rep;
+            }
+        };
+        let mut written: HashSet<u128> = HashSet::new();
+        let mut settled = true;
+        let complete = walk::each_batch(
+            &store,
+            batches,
+            |batch| self.batch(&store, &name, batch),
+            |(batch, images, resumed)| {
+                settled &= images.iter().all(|i| i.status.is_settled());
+                self.batch_done(&mut rep, &mut written, batch, &images, resumed);
+            },
+        )
+        .await;
+        let all_ok = settled && rep.tag_problems_total == 0 && rep.error.is_none();
+        rep.status = status(&rep, all_ok, self.opts.dry_run);
+        if all_ok && complete && !self.opts.dry_run {
+            if let Err(e) = self.state.record(&Record::Repository {
+                repository: name,
+                complete: true,
+            }) {
+                rep.error = Some(e.to_string());
+                rep.status = RepositoryStatus::Failed;
+            }
+        }
+        rep
     }
-    let all_ok = rep.images.iter().all(|i| i.status.is_settled())
-        && rep.tag_problems.is_empty()
-        && rep.error.is_none();
-    rep.status = if !all_ok {
+
+    /// A finished batch: its images printed (JSON), recorded in the state file and counted.
+    /// `written`: the referrers tags earlier batches of the repository wrote.
+    fn batch_done(
+        &self,
+        rep: &mut MigrateRepository,
+        written: &mut HashSet<u128>,
+        batch: Batch,
+        images: &[ImageReport],
+        resumed: usize,
+    ) {
+        for t in batch.problems {
+            rep.tag_problem(TagProblem {
+                tag: t.tag,
+                message: t.message,
+            });
+        }
+        if let Some(e) = batch.listing_error {
+            rep.error.get_or_insert(e);
+        }
+        rep.counts.resumed_images += resumed;
+        for i in images {
+            self.lines.json(&MigrateImage {
+                kind: "image",
+                repository: &rep.repository,
+                image: i,
+            });
+            for t in &i.writes.referrers_tags {
+                if !written.insert(crate::model::digest::key(&t.tag)) {
+                    rep.counts.tags_rewritten_across_batches += 1;
+                }
+            }
+        }
+        if !self.opts.dry_run {
+            let name = rep.repository.clone();
+            record_images(self.state, &name, images, rep);
+        }
+        rep.add_images(images);
+    }
+
+    /// One batch: the images the state file does not record as done, converted as one engine
+    /// batch.
+    async fn batch(
+        &self,
+        store: &Store,
+        name: &str,
+        mut batch: Batch,
+    ) -> (Batch, Vec<ImageReport>, usize) {
+        let mut resumed = 0;
+        let todo: Vec<TaggedImage> = std::mem::take(&mut batch.images)
+            .into_iter()
+            .filter(|i| {
+                let done = self.state.image_done(name, &i.raw.digest);
+                resumed += usize::from(done);
+                !done
+            })
+            .collect();
+        self.progress.found_images(todo.len() as u64);
+        let images = convert_batch(store, todo, self.opts, self.progress).await;
+        (batch, images, resumed)
+    }
+}
+
+/// A worked-on repository's status (`all_ok`: every image settled, every tag read).
+fn status(rep: &MigrateRepository, all_ok: bool, dry_run: bool) -> RepositoryStatus {
+    let c = &rep.counts;
+    let work = c.manifests > 0 || c.tags_created > 0 || c.tags_updated > 0;
+    if !all_ok {
         RepositoryStatus::Failed
-    } else if !rep.images.iter().any(|i| i.status.did_work()) {
-        if rep.resumed_images > 0 && rep.images.is_empty() {
+    } else if c.converted == 0 && c.failed == 0 && !work {
+        if c.resumed_images > 0 && c.images == 0 {
             RepositoryStatus::Resumed
         } else {
             RepositoryStatus::Unchanged
         }
-    } else if opts.dry_run {
+    } else if dry_run {
         RepositoryStatus::Planned
     } else {
         RepositoryStatus::Done
-    };
-    if all_ok && !opts.dry_run {
-        if let Err(e) = state.record(&Record::Repository {
-            repository: name,
-            complete: true,
-        }) {
-            rep.error = Some(e.to_string());
-            rep.status = RepositoryStatus::Failed;
-        }
     }
-    rep
 }
 
-/// Reads every image (their attestation manifests concurrently), then converts them as one
-/// engine batch. Requests are counted per run, not per image: repositories share the
+/// Reads every image of a batch (their attestation manifests concurrently), then converts them
+/// as one engine batch. Requests are counted per run, not per image: repositories share the
 /// connection pool and run at once.
-async fn convert_repository(
+async fn convert_batch(
     store: &Store,
     todo: Vec<TaggedImage>,
     opts: Options,
@@ -315,8 +351,13 @@ async fn convert_repository(
 }
 
 /// Records the images that need no further run in the state file.
-fn record_images(state: &State, repository: &str, rep: &mut MigrateRepository) {
-    for i in rep.images.iter().filter(|i| i.status.is_settled()) {
+fn record_images(
+    state: &State,
+    repository: &str,
+    images: &[ImageReport],
+    rep: &mut MigrateRepository,
+) {
+    for i in images.iter().filter(|i| i.status.is_settled()) {
         if let Some(d) = &i.digest {
             let r = state.record(&Record::Image {
                 repository: repository.to_string(),

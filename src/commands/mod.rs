@@ -2,8 +2,10 @@
 //! engine inside) and prints the report. No command reads or writes a store itself.
 
 pub mod check;
+pub mod completions;
 pub mod convert;
 pub mod migrate;
+pub mod notice;
 pub mod serve;
 pub mod undo;
 pub mod watch;
@@ -36,6 +38,18 @@ impl Context {
             docker_config: global.docker_config.clone(),
         });
         Context { global, stores }
+    }
+
+    /// Opens one repository of a registry walk and reads its first tag page (see
+    /// [`crate::walk::repository`]).
+    pub async fn repository(
+        &self,
+        registry: &str,
+        name: &str,
+        selection: &std::sync::Arc<crate::plan::scope::Selection>,
+    ) -> Result<(crate::store::Store, crate::walk::Batches), String> {
+        let jobs = self.global.jobs;
+        crate::walk::repository(&self.stores, registry, name, selection.clone(), jobs).await
     }
 
     /// Whether progress bars may show (text output, not quiet; a terminal is checked later).
@@ -91,6 +105,8 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), !a.dry_run);
             return undo::run(&ctx, a, out).await;
         }
+        Command::Completions(a) => return completions::completions(a, out),
+        Command::Man(a) => return completions::man(a, out),
         Command::Serve(a) => return serve::run(&Context::new(cli.global.clone(), true), a).await,
         Command::Watch(a) => {
             return watch::run(&Context::new(cli.global.clone(), true), a, out).await
@@ -109,8 +125,52 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> Exit {
             let ctx = Context::new(cli.global.clone(), false);
             check::run(&ctx, a, refs, out).await
         }
-        Command::Migrate(_) | Command::Undo(_) | Command::Serve(_) | Command::Watch(_) => {
-            Exit::Usage
+        Command::Migrate(_)
+        | Command::Undo(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Serve(_)
+        | Command::Watch(_) => Exit::Usage,
+    }
+}
+
+/// Where a streamed report goes: JSON lines as each image and repository finishes (the
+/// repositories in flight all run on one task, so they share the writer), or text at the end.
+pub struct Lines<'a> {
+    out: std::cell::RefCell<&'a mut dyn Write>,
+    format: crate::report::Format,
+}
+
+impl<'a> Lines<'a> {
+    /// Lines to `out` in `format`.
+    pub fn new(out: &'a mut dyn Write, format: crate::report::Format) -> Lines<'a> {
+        Lines {
+            out: std::cell::RefCell::new(out),
+            format,
+        }
+    }
+
+    /// Writes `value` as one JSON line (JSON output only).
+    pub fn json<T: serde::Serialize>(&self, value: &T) {
+        if self.format != crate::report::Format::Json {
+            return;
+        }
+        let mut line = serde_json::to_string(value).unwrap_or_default();
+        line.push('\n');
+        self.write(line.as_bytes());
+    }
+
+    /// Writes the text `render` makes (text output only).
+    pub fn text(&self, render: impl FnOnce() -> String) {
+        if self.format == crate::report::Format::Text {
+            self.write(render().as_bytes());
+        }
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        if let Ok(mut out) = self.out.try_borrow_mut() {
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
         }
     }
 }

@@ -29,6 +29,11 @@ pub async fn run(ctx: &Context, args: &UndoArgs, out: &mut dyn Write) -> Exit {
         Err(e) => return usage(&e),
     };
     images.sort_by(|a, b| a.reference.cmp(&b.reference));
+    for i in &images {
+        if let Some(e) = &i.error {
+            super::notice::failed(&ctx.global, &i.reference, e);
+        }
+    }
     let report = UndoReport {
         schema_version: SCHEMA_VERSION,
         command: "undo",
@@ -60,15 +65,27 @@ async fn undo_registry(
         selection.clone(),
         ctx.global.jobs,
         |name| async move {
-            match walk::repository(&ctx.stores, registry, &name, sel).await {
-                Ok((store, found)) => {
+            match ctx.repository(registry, &name, sel).await {
+                Ok((store, batches)) => {
                     let base = store.name();
-                    let raws = found
-                        .images
-                        .into_iter()
-                        .map(|t| (format!("{base}:{}", t.tags.join(",")), Some(t.raw)))
-                        .collect();
-                    undoing::undo(&store, raws, args.dry_run).await
+                    let mut out = Vec::new();
+                    let work = |batch: walk::Batch| {
+                        let (store, base, name) = (&store, &base, &name);
+                        async move {
+                            let raws = batch
+                                .images
+                                .into_iter()
+                                .map(|t| (format!("{base}:{}", t.tags.join(",")), Some(t.raw)))
+                                .collect();
+                            let mut done = undoing::undo(store, raws, args.dry_run).await;
+                            if let Some(e) = batch.listing_error {
+                                done.push(failed(name, e));
+                            }
+                            done
+                        }
+                    };
+                    walk::each_batch(&store, batches, work, |mut done| out.append(&mut done)).await;
+                    out
                 }
                 Err(e) => vec![failed(&name, e)],
             }

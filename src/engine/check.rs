@@ -4,14 +4,17 @@
 //! `plan::coverage` judges them.
 
 use super::load::{load, load_raw, Depth, Loaded};
+use super::supply::{self, Known, Subject};
 use crate::model::attestation;
 use crate::model::digest::Digest;
-use crate::model::document::{Document, ManifestView};
+use crate::model::document::{Descriptor, Document, ManifestView};
 use crate::model::image::Raw;
 use crate::model::media;
 use crate::model::referrers::Via;
 use crate::model::statement::Statement;
+use crate::model::supply::{self as kinds, CosignTag};
 use crate::plan::coverage::{judge, Facts, PlatformState, StatementCheck};
+use crate::plan::supply::Requirement;
 use crate::report::commands;
 use crate::report::{CheckImage, PlatformReport};
 use crate::store::{ReferrersListing, Store};
@@ -24,6 +27,8 @@ struct Target {
     /// Whether the manifest sits in an index under `platform`.
     in_an_index: bool,
     digest: Digest,
+    /// The image index that holds it, if any (its referrers count for the platform too).
+    index: Option<Digest>,
     /// The index's attestation entries for it, with their manifests where already read.
     in_index: Vec<(Digest, Option<ManifestView>)>,
     /// The command that converts the image, for gaps it can close.
@@ -42,8 +47,18 @@ pub fn failed(text: &str, error: String) -> CheckImage {
     }
 }
 
+/// What a check asks beyond today's coverage: the `--require` list, and cosign's tag-scheme tags
+/// from a tag list already read (`None`: none was read).
+#[derive(Default)]
+pub struct Asked<'a> {
+    /// Requirements to judge each platform against.
+    pub required: &'a [Requirement],
+    /// cosign tags by the digest they name.
+    pub cosign_tags: Option<&'a BTreeMap<Digest, Vec<CosignTag>>>,
+}
+
 /// Checks the image the store's reference names, statements included.
-pub async fn check_image(store: &Store, text: &str, fix: String) -> CheckImage {
+pub async fn check_image(store: &Store, text: &str, fix: String, asked: &Asked<'_>) -> CheckImage {
     let loaded = match load(store).await {
         Ok(l) => l,
         Err(e) => return failed(text, e.to_string()),
@@ -61,7 +76,7 @@ pub async fn check_image(store: &Store, text: &str, fix: String) -> CheckImage {
             .collect(),
         Loaded::Manifest(..) => BTreeMap::new(),
     };
-    image.platforms = check_platforms(store, targets, true, &failed).await;
+    image.platforms = check_platforms(store, targets, true, &failed, asked).await;
     image
 }
 
@@ -81,6 +96,7 @@ pub async fn check_images(
     images: Vec<Tagged>,
     fix: impl Fn(&Digest) -> String,
     statements: bool,
+    asked: &Asked<'_>,
 ) -> Vec<CheckImage> {
     let name = store.name();
     let mut out = Vec::with_capacity(images.len());
@@ -106,7 +122,7 @@ pub async fn check_images(
         }
         out.push(ci);
     }
-    let reports = check_platforms(store, targets, statements, &BTreeMap::new()).await;
+    let reports = check_platforms(store, targets, statements, &BTreeMap::new(), asked).await;
     for (n, p) in owners.into_iter().zip(reports) {
         out[n].platforms.push(p);
     }
@@ -122,6 +138,7 @@ fn targets(loaded: &Loaded, fix: &str, image: &mut CheckImage) -> Vec<Target> {
                 platform: "(single manifest)".into(),
                 in_an_index: false,
                 digest: raw.digest.clone(),
+                index: None,
                 in_index: Vec::new(),
                 fix: None,
             }];
@@ -137,6 +154,7 @@ fn targets(loaded: &Loaded, fix: &str, image: &mut CheckImage) -> Vec<Target> {
             platform: p.platform(),
             in_an_index: true,
             digest: p.descriptor.digest.clone(),
+            index: Some(img.index.digest.clone()),
             in_index: img
                 .entries
                 .attestations
@@ -163,6 +181,8 @@ struct Listed {
     doubtful: Vec<(Digest, Option<String>)>,
     /// What a client filtering by `artifactType` will not see.
     warnings: Vec<String>,
+    /// Every referrer listed, of any type.
+    all: Vec<Descriptor>,
 }
 
 /// Attestation manifests read for one platform, and the errors reading them.
@@ -179,8 +199,9 @@ async fn check_platforms(
     targets: Vec<Target>,
     statements: bool,
     failed: &BTreeMap<Digest, String>,
+    asked: &Asked<'_>,
 ) -> Vec<PlatformReport> {
-    let mut listings = list(store, &targets).await;
+    let (mut listings, index_listings) = list(store, &targets).await;
     let already = resolve_doubtful(store, &mut listings).await;
     let checked = read_manifests(store, &targets, &listings, &already, failed, statements).await;
     let read = if statements {
@@ -188,38 +209,81 @@ async fn check_platforms(
     } else {
         None
     };
+    let mut known: BTreeMap<Digest, ManifestView> = already;
+    for (d, v) in checked.iter().flat_map(|(m, _)| m.iter()) {
+        known.entry(d.clone()).or_insert_with(|| v.clone());
+    }
+    let subjects: Vec<Subject<'_>> = targets
+        .iter()
+        .zip(&listings)
+        .map(|(t, l)| Subject {
+            platform: &t.digest,
+            platform_name: t.in_an_index.then_some(t.platform.as_str()),
+            index: t.index.as_ref(),
+            listed: &l.all,
+            legacy_predicate_types: t
+                .in_index
+                .iter()
+                .filter_map(|(_, v)| v.as_ref())
+                .flat_map(kinds::layer_predicate_types)
+                .collect(),
+        })
+        .collect();
+    let known = Known {
+        index_listings: &index_listings,
+        manifests: &known,
+        cosign_tags: asked.cosign_tags,
+    };
+    let supplies = supply::assess_all(store, &subjects, &known, asked.required).await;
     let locator = store.locator();
     targets
         .iter()
         .zip(listings)
         .zip(checked)
-        .map(|((t, l), (manifests, errors))| {
+        .zip(supplies)
+        .map(|(((t, l), (manifests, errors)), supply)| {
             let confirm = commands::confirm_filtered(
                 &locator,
                 &t.digest,
                 t.in_an_index.then_some(t.platform.as_str()),
                 l.warnings.is_empty(),
             );
-            judge_platform(t, l, &manifests, errors, read.as_ref(), confirm)
+            let mut p = judge_platform(t, l, &manifests, errors, read.as_ref(), confirm);
+            p.supply = supply;
+            p
         })
         .collect()
 }
 
-/// Round 1: each platform manifest listed once, however many images share it.
-async fn list(store: &Store, targets: &[Target]) -> Vec<Listed> {
+/// Referrers of each image index, by its digest.
+type IndexListings = BTreeMap<Digest, Result<Vec<Descriptor>, String>>;
+
+/// Round 1: each platform manifest and each image index listed once, however many images
+/// share it.
+async fn list(store: &Store, targets: &[Target]) -> (Vec<Listed>, IndexListings) {
     let mut seen = BTreeSet::new();
-    let subjects: Vec<Digest> = targets
-        .iter()
-        .filter(|t| seen.insert(&t.digest))
-        .map(|t| t.digest.clone())
+    let platforms = targets.iter().map(|t| &t.digest);
+    let indexes = targets.iter().filter_map(|t| t.index.as_ref());
+    let subjects: Vec<Digest> = platforms
+        .chain(indexes)
+        .filter(|d| seen.insert(*d))
+        .cloned()
         .collect();
     let listed: BTreeMap<Digest, Result<ReferrersListing, String>> = subjects
         .iter()
         .cloned()
-        .zip(store.referrers_many(&subjects).await)
+        .zip(store.referrers_many_of_any_type(&subjects).await)
         .map(|(d, r)| (d, r.map_err(|e| e.to_string())))
         .collect();
-    targets
+    let index_listings = targets
+        .iter()
+        .filter_map(|t| t.index.as_ref())
+        .map(|i| {
+            let l = listed[i].as_ref().map(|l| l.descriptors.clone());
+            (i.clone(), l.map_err(Clone::clone))
+        })
+        .collect();
+    let per_target = targets
         .iter()
         .map(|t| match &listed[&t.digest] {
             Ok(l) => classify(l, t),
@@ -229,9 +293,11 @@ async fn list(store: &Store, targets: &[Target]) -> Vec<Listed> {
                 error: Some(e.clone()),
                 doubtful: Vec::new(),
                 warnings: Vec::new(),
+                all: Vec::new(),
             },
         })
-        .collect()
+        .collect();
+    (per_target, index_listings)
 }
 
 /// Sorts one platform's referrers: attestations by their listed type; tag indexes written by
@@ -244,6 +310,7 @@ fn classify(l: &ReferrersListing, t: &Target) -> Listed {
         error: None,
         doubtful: Vec::new(),
         warnings: Vec::new(),
+        all: l.descriptors.clone(),
     };
     for d in &l.descriptors {
         let listed = d.artifact_type.as_deref();
@@ -323,9 +390,10 @@ async fn read_manifests(
         .iter()
         .zip(listings)
         .map(|(t, l)| match (statements, l.digests.is_empty()) {
-            (true, false) => l.digests.clone(),
+            // Registry-wide too: an attestation's predicate types (SBOM? provenance?) are in
+            // its manifest's layers, not in the listing.
+            (_, false) => l.digests.clone(),
             (_, true) => t.in_index.iter().map(|(d, _)| d.clone()).collect(),
-            (false, false) => Vec::new(),
         })
         .collect();
     let mut known: BTreeMap<&Digest, &ManifestView> = already.iter().collect();
@@ -478,5 +546,6 @@ fn judge_platform(
         .flatten(),
         confirm,
         warnings: listed.warnings,
+        supply: Default::default(),
     }
 }

@@ -29,6 +29,8 @@ pub struct Outcome {
     pub tags_changed: Vec<String>,
     /// Per subject whose referrers tag was written, the entries written.
     pub tag_entries: Vec<(Digest, Vec<serde_json::Value>)>,
+    /// The longest read-again-then-write of a referrers tag (see [`ReferrersWrites::window`]).
+    pub tag_window: Duration,
 }
 
 impl Outcome {
@@ -57,6 +59,7 @@ impl Outcome {
         self.tags_changed.extend(w.changed);
         self.tag_entries.extend(w.entries);
         self.layout_entries_added += w.index_entries;
+        self.tag_window = self.tag_window.max(w.window);
     }
 }
 

@@ -161,3 +161,21 @@ async fn load_attestation(store: &Store, d: &Digest) -> Result<LoadedManifest, A
         statement_types,
     })
 }
+
+/// The image manifests among `digests`, read concurrently; unreadable ones and indexes are left
+/// out (callers treat a missing one as "could not be read").
+pub async fn manifest_views(store: &Store, digests: Vec<Digest>) -> BTreeMap<Digest, ManifestView> {
+    let fetched = join_all(digests.iter().map(|d| async move {
+        let bytes = store.manifest(d).await.ok()?;
+        match Document::parse(&bytes, None).ok()? {
+            Document::Manifest(m) => Some(*m),
+            Document::Index(_) => None,
+        }
+    }))
+    .await;
+    digests
+        .into_iter()
+        .zip(fetched)
+        .filter_map(|(d, m)| m.map(|m| (d, m)))
+        .collect()
+}

@@ -8,6 +8,8 @@ pub mod execute;
 pub mod load;
 pub mod observe;
 mod outcome;
+pub mod repair;
+pub mod supply;
 pub mod undo;
 pub mod verify;
 
@@ -24,7 +26,7 @@ use crate::report::ImageReport;
 use crate::store::Store;
 use execute::Outcome;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use verify::Verification;
 
 /// How a batch is converted.
@@ -140,7 +142,6 @@ async fn run_batch(
     opts: Options,
     observer: &dyn Observer,
 ) -> Result<(ImagePlan, Run), String> {
-    let read_at = Instant::now();
     let observed = observe::observe(store, &batch.convs)
         .await
         .map_err(|e| format!("reading the target state: {e}"))?;
@@ -156,7 +157,7 @@ async fn run_batch(
     } else {
         let (outcome, err) = execute::run(store, &plan, tags, observed.gate, observer).await;
         let verifications = if err.is_none() && opts.verify {
-            Some(verify_changed(store, &batch.convs, &plan, &outcome, read_at).await)
+            Some(verify_changed(store, &batch.convs, &plan, &outcome).await)
         } else {
             None
         };
@@ -176,13 +177,15 @@ async fn verify_changed(
     convs: &[Conversion],
     plan: &ImagePlan,
     outcome: &Outcome,
-    read_at: Instant,
 ) -> Vec<Option<Verification>> {
     if !outcome.tags_written.is_empty() || !outcome.tags_changed.is_empty() {
-        // Another writer that read a referrers tag before our write lands its own write within
-        // about the time ours took from read to write; read back after that, so its write, if
-        // it dropped our entries, is seen and repaired.
-        let window = read_at.elapsed().mul_f64(1.5);
+        // Every writer reads a referrers tag again right before writing it. One that read it
+        // before our write landed lands its own within about the time our read-again-and-write
+        // took; read back after twice that (plus a margin for scheduling), so its write, if it
+        // dropped our entries, is seen and repaired. Measured from the tag's own read, not
+        // from the batch's first read: that one includes waiting for request slots, which grows
+        // with latency and load and would make every batch sleep for seconds.
+        let window = outcome.tag_window * 2 + Duration::from_millis(50);
         tokio::time::sleep(window.min(Duration::from_secs(3))).await;
     }
     let changed = |it: &ItemPlan| it.blocked.is_none() && !it.is_already_done();

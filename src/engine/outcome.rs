@@ -28,6 +28,7 @@ pub fn failed(text: &str, error: String) -> ImageReport {
         index_rewrite: None,
         writes: Writes::default(),
         requests: Some(0),
+        repaired_entries: Vec::new(),
     }
 }
 

@@ -39,6 +39,8 @@ pub async fn undo(
     let mut out: Vec<UndoImage> = Vec::new();
     let mut convs: Vec<(usize, Conversion)> = Vec::new();
     let mut artifacts = BTreeSet::new();
+    let mut restore: Vec<(usize, Digest)> = Vec::new();
+    let mut restoring = BTreeSet::new();
     for (text, raw) in images {
         let loaded = match raw {
             Some(raw) => load_raw(store, raw, Depth::Attestations).await,
@@ -51,6 +53,12 @@ pub async fn undo(
         match loaded {
             Ok(Loaded::Index(img)) => {
                 rep.digest = Some(img.index.digest.clone());
+                let platforms = img.entries.platforms.iter().map(|p| &p.descriptor.digest);
+                for s in std::iter::once(&img.index.digest).chain(platforms) {
+                    if restoring.insert(s.clone()) {
+                        restore.push((out.len(), s.clone()));
+                    }
+                }
                 for c in conversions(&img).0.into_iter().filter(|c| c.created) {
                     if artifacts.insert(c.artifact.digest.clone()) {
                         convs.push((out.len(), c));
@@ -61,6 +69,10 @@ pub async fn undo(
             Err(e) => rep.error = Some(e.to_string()),
         }
         out.push(rep);
+    }
+    // Entries `convert --repair-tag-entries` filled in get their original bytes back.
+    for (owner, subject) in restore {
+        restore_entries(store, &subject, &mut out[owner], dry_run).await;
     }
     // Referrers tags first (so no listing names a deleted manifest), then the artifacts.
     let mut seen = BTreeSet::new();
@@ -77,7 +89,12 @@ pub async fn undo(
     for r in &mut out {
         r.status = if r.error.is_some() {
             UndoStatus::Failed
-        } else if r.removed_entries + r.artifacts_deleted.len() + r.tags_deleted.len() == 0 {
+        } else if r.removed_entries
+            + r.restored_entries
+            + r.artifacts_deleted.len()
+            + r.tags_deleted.len()
+            == 0
+        {
             UndoStatus::Unchanged
         } else if dry_run {
             UndoStatus::Planned
@@ -86,6 +103,25 @@ pub async fn undo(
         };
     }
     out
+}
+
+/// Takes the members `--repair-tag-entries` inserted out of one subject's referrers tag.
+async fn restore_entries(store: &Store, subject: &Digest, rep: &mut UndoImage, dry_run: bool) {
+    let subjects = std::slice::from_ref(subject);
+    for t in super::repair::tags(store, subjects, super::repair::Direction::Restore, dry_run).await
+    {
+        match t.error {
+            Some(e) => {
+                rep.error.get_or_insert(e);
+            }
+            None => {
+                rep.restored_entries += t.entries.len();
+                if !rep.tags_rewritten.contains(&t.tag) {
+                    rep.tags_rewritten.push(t.tag);
+                }
+            }
+        }
+    }
 }
 
 /// Deletes the artifacts nothing else points to: a tag's index (a rewritten index

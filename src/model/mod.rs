@@ -10,5 +10,7 @@ pub mod media;
 pub mod metadata;
 pub mod reference;
 pub mod referrers;
+pub mod repair;
 pub mod rewrite;
 pub mod statement;
+pub mod supply;

@@ -154,9 +154,18 @@ impl ImageRef {
         if input.contains("://") {
             return Err(fail("only oci-layout:// is understood as a scheme; write registries as HOST[:PORT]/REPO[:TAG|@DIGEST]"));
         }
-        let r: oci_spec::distribution::Reference = input
-            .parse()
-            .map_err(|e: oci_spec::distribution::ParseError| fail(&e.to_string()))?;
+        let r: oci_spec::distribution::Reference =
+            input
+                .parse()
+                .map_err(|e: oci_spec::distribution::ParseError| {
+                    match uppercase_repository(input) {
+                        Some(repo) => fail(&format!(
+                            "{e}: repository names must be lowercase ({repo:?}; try {:?})",
+                            repo.to_ascii_lowercase()
+                        )),
+                        None => fail(&e.to_string()),
+                    }
+                })?;
         let digest = r
             .digest()
             .map(Digest::parse)
@@ -177,6 +186,21 @@ impl ImageRef {
             digest,
         }))
     }
+}
+
+/// The repository part of a registry reference when it has uppercase letters (docker's
+/// "invalid reference format" does not say that this is why).
+fn uppercase_repository(input: &str) -> Option<&str> {
+    let name = input.split('@').next().unwrap_or("");
+    let (first, rest) = name.split_once('/')?;
+    let hostlike = first.contains('.') || first.contains(':') || first == "localhost";
+    let path = if hostlike { rest } else { name };
+    let last_slash = path.rfind('/').map(|i| i + 1).unwrap_or(0);
+    let repo = match path[last_slash..].find(':') {
+        Some(i) => &path[..last_slash + i],
+        None => path,
+    };
+    repo.bytes().any(|b| b.is_ascii_uppercase()).then_some(repo)
 }
 
 /// A registry named on its own (`HOST[:PORT]`, for registry-wide commands), normalised like an
@@ -294,6 +318,19 @@ pub fn is_valid_tag(tag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_uppercase_repository_says_names_are_lowercase() {
+        let e = ImageRef::parse("127.0.0.1:5000/Team/App:v1").unwrap_err();
+        assert!(
+            e.reason
+                .contains(r#"repository names must be lowercase ("Team/App"; try "team/app")"#),
+            "{e}"
+        );
+        let e = ImageRef::parse("reg.example.com/team/app:v 1").unwrap_err();
+        assert!(!e.reason.contains("lowercase"), "{e}");
+        assert!(ImageRef::parse("reg.example.com/team/app:V1").is_ok());
+    }
 
     #[test]
     fn bare_registries() {

@@ -4,5 +4,6 @@ pub mod artifact;
 pub mod coverage;
 pub mod image;
 pub mod scope;
+pub mod supply;
 pub mod undo;
 pub mod writes;

@@ -68,6 +68,15 @@ pub fn fix(plain_http: bool, reference: &str) -> String {
     format!("referrify{plain} convert {}", quote(reference))
 }
 
+/// The command that lists every image of a registry check, one JSON line each (text and HTML
+/// show the gaps only up to a cap).
+pub fn list_all(registry: &str) -> String {
+    format!(
+        "referrify check {} --format json > coverage.jsonl",
+        quote(registry)
+    )
+}
+
 /// One shell word for `value`: as it is when it needs no quoting, else single-quoted. A NUL,
 /// which no shell word can hold, is dropped.
 pub fn quote(value: &str) -> String {

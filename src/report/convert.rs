@@ -71,6 +71,9 @@ pub struct ImageReport {
     /// which counts per run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<u64>,
+    /// `--repair-tag-entries`: referrers tag entries filled in (left out when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repaired_entries: Vec<super::repair::RepairedEntry>,
 }
 
 /// A rewritten index.

@@ -29,16 +29,29 @@ fn short_type(t: &str) -> String {
 /// Renders a convert report.
 pub fn convert(r: &ConvertReport, verbose: bool) -> String {
     let mut o = String::new();
-    let verbs = if r.dry_run { &WOULD } else { &DID };
     for img in &r.images {
+        // A layout is written as files: no push.
+        let layout = img.reference.starts_with("oci-layout://");
+        let verbs = match (r.dry_run, layout) {
+            (false, false) => &DID,
+            (true, false) => &WOULD,
+            (false, true) => &DID_LAYOUT,
+            (true, true) => &WOULD_LAYOUT,
+        };
         convert_image(&mut o, img, verbs, verbose);
+        super::repair::lines(&mut o, &img.repaired_entries, r.dry_run);
     }
     let s = &r.summary;
     let _ = writeln!(
         o,
-        "{} image{}, {} attestation{}: {} {}, {} already done, {} failed{}",
+        "{} image{}{}, {} attestation{}: {} {}, {} already done, {} failed{}",
         s.images,
         plural(s.images),
+        if s.failed_images > 0 {
+            format!(" ({} failed)", s.failed_images)
+        } else {
+            String::new()
+        },
         s.attestations,
         plural(s.attestations),
         s.converted,
@@ -75,6 +88,19 @@ const WOULD: Verbs = Verbs {
     moved: "would move",
 };
 
+const DID_LAYOUT: Verbs = Verbs {
+    push: "wrote artifact to blobs/",
+    ..DID
+};
+
+const WOULD_LAYOUT: Verbs = Verbs {
+    push: "would write artifact to blobs/",
+    ..WOULD
+};
+
+/// The width of `sha256:0123456789ab -> sha256:0123456789ab`, the attestation column.
+const ARROW: usize = 42;
+
 /// One image of a convert report: its line, then a line per attestation, problem and rewrite.
 fn convert_image(o: &mut String, img: &ImageReport, verbs: &Verbs, verbose: bool) {
     let _ = writeln!(
@@ -85,6 +111,13 @@ fn convert_image(o: &mut String, img: &ImageReport, verbs: &Verbs, verbose: bool
     );
     if let Some(e) = &img.error {
         error_line(o, e);
+    }
+    if !img.attestations.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<14} {:<ARROW$}  WHAT",
+            "PLATFORM", "LEGACY ATTESTATION -> OCI 1.1 ARTIFACT"
+        );
     }
     for a in &img.attestations {
         attestation_lines(o, a, verbs, verbose);
@@ -124,7 +157,13 @@ fn attestation_lines(o: &mut String, a: &AttestationReport, verbs: &Verbs, verbo
     } else {
         format!("{} (already an artifact)", a.artifact.short())
     };
-    let _ = writeln!(o, "  {:<14} {}  {}", sanitize(&a.platform), arrow, action);
+    let _ = writeln!(
+        o,
+        "  {:<14} {:<ARROW$}  {}",
+        sanitize(&a.platform),
+        arrow,
+        action
+    );
     for w in &a.warnings {
         let _ = writeln!(o, "  {:<14} warning: {}", "", sanitize(w));
     }
@@ -222,6 +261,7 @@ pub fn check(r: &CheckReport) -> String {
     check_images(&mut o, &r.images, true);
     let s = &r.summary;
     coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
+    let _ = writeln!(o, "{}", super::supply::SupplyTotals::of(&r.images).line());
     o
 }
 
@@ -254,9 +294,8 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         "REPOSITORY", "IMAGES", "PLATFORMS", "COVERED", "GAPS"
     );
     for repo in &r.repositories {
-        let mut s = CoverageSummary::default();
-        s.add(repo);
-        let states = state_counts(&s);
+        let s = &repo.totals;
+        let states = state_counts(s);
         let _ = writeln!(
             o,
             "{:<40} {:>6} {:>9} {:>7} {:>5}  {}",
@@ -280,13 +319,24 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
             verbose
                 || i.error.is_some()
                 || !i.problems.is_empty()
-                || i.platforms.iter().any(|p| !p.covered)
+                || i.platforms
+                    .iter()
+                    .any(|p| !p.covered || !p.supply.unmet.is_empty())
         })
         .cloned()
         .collect();
     if !gaps.is_empty() {
-        let _ = writeln!(o, "\n{}", if verbose { "images:" } else { "gaps:" });
+        let _ = writeln!(o, "\ngaps:");
         check_images(&mut o, &gaps, verbose);
+    }
+    if r.gaps_not_shown > 0 {
+        let _ = writeln!(
+            o,
+            "\n{} more platform manifest{} with a gap not shown; list every one with: {}",
+            r.gaps_not_shown,
+            plural(r.gaps_not_shown),
+            crate::report::commands::list_all(&r.registry)
+        );
     }
     let s = &r.summary;
     let states = state_counts(s);
@@ -304,6 +354,7 @@ pub fn check_registry(r: &RegistryCheckReport, verbose: bool) -> String {
         }
     );
     coverage_line(&mut o, s.covered, s.platforms, s.failed_images);
+    let _ = writeln!(o, "{}", s.supply.line());
     o
 }
 
@@ -328,8 +379,10 @@ fn check_images(o: &mut String, images: &[CheckImage], all: bool) {
             "  {:<14} {:<20} {:<11} {:<17} {:<9} PREDICATES",
             "PLATFORM", "MANIFEST", "ATTESTATION", "DISCOVERABLE", "SUBJECTS"
         );
-        for p in img.platforms.iter().filter(|p| all || !p.covered) {
+        let gap = |p: &&PlatformReport| !p.covered || !p.supply.unmet.is_empty();
+        for p in img.platforms.iter().filter(|p| all || gap(p)) {
             platform_lines(o, p);
+            super::supply::lines(o, p, all);
         }
         problem_lines(o, "problem", &img.problems);
     }
@@ -390,11 +443,13 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
     } else {
         ("CONVERTED", "TAGS-CREATED")
     };
-    let _ = writeln!(
-        o,
-        "{:<40} {:<10} {:>6} {:>10} {:>12} {:>6} {:>14}",
-        "REPOSITORY", "STATUS", "IMAGES", conv, "ALREADY-DONE", "FAILED", tags
-    );
+    if !rows.is_empty() {
+        let _ = writeln!(
+            o,
+            "{:<40} {:<10} {:>6} {:>10} {:>12} {:>6} {:>14}",
+            "REPOSITORY", "STATUS", "IMAGES", conv, "ALREADY-DONE", "FAILED", tags
+        );
+    }
     for r in rows {
         let quiet = matches!(
             r.status,
@@ -421,6 +476,10 @@ pub fn migrate(rows: &[MigrateRow], s: &MigrateSummary, verbose: bool) -> String
         }
     }
     migrate_totals(&mut o, s);
+    if rows.is_empty() && o.starts_with('\n') {
+        // No table (the catalog could not be read, say): no blank line above the totals.
+        o.remove(0);
+    }
     o
 }
 
@@ -434,40 +493,55 @@ fn migrate_totals(o: &mut String, s: &MigrateSummary) {
         if s.repositories == 1 { "y" } else { "ies" },
         s.failed_repositories,
         s.resumed_repositories,
-        s.images,
-        plural(s.images),
-        s.failed_images,
-        s.resumed_images
+        s.counts.images,
+        plural(s.counts.images),
+        s.counts.failed_images,
+        s.counts.resumed_images
     );
     let _ = writeln!(
         o,
         "{} attestation{}: {} {}, {} already done, {} failed; {} referrers tag{} {}, {} updated",
-        s.attestations,
-        plural(s.attestations),
-        s.converted,
+        s.counts.attestations,
+        plural(s.counts.attestations),
+        s.counts.converted,
         converted(s.dry_run),
-        s.already_done,
-        s.failed,
-        s.tags_created,
-        plural(s.tags_created),
+        s.counts.already_done,
+        s.counts.failed,
+        s.counts.tags_created,
+        plural(s.counts.tags_created),
         if s.dry_run { "to create" } else { "created" },
-        s.tags_updated
+        s.counts.tags_updated
     );
-    if s.mounts_refused > 0 {
+    if s.counts.mounts_refused > 0 {
         let _ = writeln!(
             o,
             "{} blob mount{} refused by the registry; uploaded instead",
-            s.mounts_refused,
-            plural(s.mounts_refused)
+            s.counts.mounts_refused,
+            plural(s.counts.mounts_refused)
+        );
+    }
+    if s.counts.tags_rewritten_across_batches > 0 {
+        let _ = writeln!(
+            o,
+            "{} referrers tag write{} repeated: images sharing a platform manifest fell in different batches",
+            s.counts.tags_rewritten_across_batches,
+            plural(s.counts.tags_rewritten_across_batches)
         );
     }
     if let Some(e) = &s.catalog_error {
-        let _ = writeln!(o, "catalog: {}", sanitize(e));
+        // The walk's errors already start with "reading the catalog: ".
+        let label = if e.starts_with("reading the catalog") {
+            ""
+        } else {
+            "catalog: "
+        };
+        let _ = writeln!(o, "{label}{}", sanitize(e));
     }
     let _ = writeln!(
         o,
-        "{} HTTP requests in {:.1} s{}",
+        "{} HTTP request{} in {:.1} s{}",
         s.requests,
+        if s.requests == 1 { "" } else { "s" },
         s.seconds,
         dry_note(s.dry_run)
     );

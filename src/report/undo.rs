@@ -36,6 +36,10 @@ pub struct UndoImage {
     pub error: Option<String>,
     /// Entries taken out of referrers tags.
     pub removed_entries: usize,
+    /// Entries `convert --repair-tag-entries` filled in, restored to their original bytes
+    /// (left out when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restored_entries: usize,
     /// Referrers tags written back without our entries.
     pub tags_rewritten: Vec<String>,
     /// Referrers tags referrify had created, deleted.
@@ -84,4 +88,8 @@ impl UndoSummary {
         }
         s
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -38,6 +38,15 @@ impl LayoutStore {
     /// Opens the layout at `reference.dir`; fails when it is not an OCI layout.
     pub fn open(reference: LayoutRef) -> Result<LayoutStore, StoreError> {
         let marker = reference.dir.join("oci-layout");
+        if !reference.dir.exists() {
+            return Err(files::err(&reference.dir, "no such directory"));
+        }
+        if !reference.dir.is_dir() {
+            return Err(files::err(
+                &reference.dir,
+                "not a directory (an OCI layout is a directory)",
+            ));
+        }
         if !marker.is_file() {
             return Err(files::err(
                 &reference.dir,

@@ -10,7 +10,9 @@ mod statement;
 mod tags;
 
 pub use crate::transport::error::OciErrorCode;
-pub use crate::transport::listing::{Cursor, MAX_PAGES as MAX_CATALOG_PAGES};
+pub use crate::transport::listing::{
+    fingerprint, Cursor, TagPage, TagPages, MAX_PAGES as MAX_CATALOG_PAGES,
+};
 pub use crate::transport::{BlobPut, MAX_MANIFEST_BYTES, MAX_STATEMENT_BYTES};
 pub use open::{Catalog, Stores, StoresOptions};
 pub use registry::UploadGate;
@@ -76,6 +78,9 @@ pub struct ReferrersWrites {
     /// read-back must still find (another tool's entry missing from it was dropped by a
     /// concurrent writer).
     pub entries: Vec<(Digest, Vec<serde_json::Value>)>,
+    /// The longest time from reading a tag again to its write being answered: a concurrent
+    /// writer doing the same lands its write within about this much after ours.
+    pub window: std::time::Duration,
 }
 
 /// What to do with a referrers tag when referrify's entries are taken out of it.
@@ -182,6 +187,30 @@ impl Store {
         let mut out = vec![self.referrers(first).await];
         out.extend(futures_util::future::join_all(rest.iter().map(|s| self.referrers(s))).await);
         out
+    }
+
+    /// [`Store::referrers_many`] with every referrer, not only attestations, asked of the
+    /// Referrers API (`check` classifies signatures, SBOMs and the rest too).
+    pub async fn referrers_many_of_any_type(
+        &self,
+        subjects: &[Digest],
+    ) -> Vec<Result<ReferrersListing, StoreError>> {
+        let Some((first, rest)) = subjects.split_first() else {
+            return Vec::new();
+        };
+        let mut out = vec![self.referrers_of_any_type(first).await];
+        out.extend(
+            futures_util::future::join_all(rest.iter().map(|s| self.referrers_of_any_type(s)))
+                .await,
+        );
+        out
+    }
+
+    async fn referrers_of_any_type(&self, s: &Digest) -> Result<ReferrersListing, StoreError> {
+        match &self.backend {
+            Backend::Registry(r) => r.referrers_typed(s, None).await,
+            Backend::Layout(l) => l.referrers(s).await,
+        }
     }
 
     /// Whether a blob that every repository of a run needs is present (registries: `false` also

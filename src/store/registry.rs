@@ -188,11 +188,27 @@ impl RegistryStore {
         Ok(self.client.tags(self.repo()).await?)
     }
 
+    /// The repository's tags, a page at a time.
+    pub fn tag_pages(&self) -> crate::transport::listing::TagPages {
+        self.client.tag_pages(self.repo())
+    }
+
     pub(super) async fn referrers(&self, subject: &Digest) -> Result<ReferrersListing, StoreError> {
+        self.referrers_typed(subject, Some(media::ATTESTATION_ARTIFACT_TYPE))
+            .await
+    }
+
+    /// [`Self::referrers`], asking the API for `artifact_type` only (`None`: every referrer;
+    /// `check` classifies the whole supply chain). The tag schema lists every type anyway.
+    pub(super) async fn referrers_typed(
+        &self,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<ReferrersListing, StoreError> {
         if self.api_support() != Some(false) {
             match self
                 .client
-                .referrers(self.repo(), subject, Some(media::ATTESTATION_ARTIFACT_TYPE))
+                .referrers(self.repo(), subject, artifact_type)
                 .await?
             {
                 Referrers::Supported { descriptors, .. } => {

@@ -15,11 +15,15 @@ impl RegistryStore {
         &self,
         updates: &[&ReferrersUpdate],
     ) -> (ReferrersWrites, Option<StoreError>) {
-        let results =
-            futures_util::future::join_all(updates.iter().map(|u| self.add_to_tag(u))).await;
+        let results = futures_util::future::join_all(updates.iter().map(|u| async move {
+            let started = std::time::Instant::now();
+            (self.add_to_tag(u).await, started.elapsed())
+        }))
+        .await;
         let mut out = ReferrersWrites::default();
         let mut failure = None;
-        for (u, r) in updates.iter().zip(results) {
+        for (u, (r, took)) in updates.iter().zip(results) {
+            out.window = out.window.max(took);
             match r {
                 Ok(Some(TagOutcome::Changed(tag))) => out.changed.push(tag),
                 Ok(Some(TagOutcome::Written {

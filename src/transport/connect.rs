@@ -118,6 +118,29 @@ pub(super) fn is_certificate_error(e: &reqwest::Error) -> bool {
     false
 }
 
+/// Whether nothing listens where `e` tried to connect (the host refused the connection).
+pub(super) fn is_refused(e: &reqwest::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        src = err.source();
+    }
+    false
+}
+
+/// `host:port` of a URL, for messages.
+pub(super) fn authority(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port_or_known_default() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
 /// reqwest's error with its sources, on one line.
 pub(super) fn flatten(e: &reqwest::Error) -> String {
     // reqwest's own message embeds the URL (with its query); describe the kind instead.

@@ -7,6 +7,7 @@ use super::send::read_limited;
 use super::Client;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
+use std::collections::HashSet;
 
 /// Entries asked for per page (`REFERRIFY_PAGE_SIZE` overrides it, for tests of paging).
 pub const PAGE_SIZE: usize = 1000;
@@ -86,67 +87,47 @@ impl Client {
         self.page(resp, url, "repositories").await.map(Some)
     }
 
-    /// Every tag of `repo` (all pages). `Ok(None)`: the repository does not exist.
+    /// Every tag of `repo` (all pages, at most [`MAX_TAG_LISTING_BYTES`]). `Ok(None)`: the
+    /// repository does not exist. A registry walk reads [`Client::tag_pages`] instead, a page at
+    /// a time.
     pub async fn tags(&self, repo: &str) -> Result<Option<Vec<String>>, RegistryError> {
-        let mut url = self
-            .url(&format!("v2/{repo}/tags/list?n={}", page_size()))
-            .await;
+        let mut pages = self.tag_pages(repo);
         let mut out: Vec<String> = Vec::new();
-        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut guessed = false;
         let mut total = 0usize;
-        for _ in 0..MAX_PAGES {
-            let resp = self
-                .send(Method::GET, url.clone(), repo, HeaderMap::new(), None)
-                .await?;
-            if resp.status() == StatusCode::NOT_FOUND && out.is_empty() {
-                return Ok(None);
-            }
-            let page = self.page(resp, url.clone(), "tags").await?;
-            total += page.names.iter().map(|n| n.len() + 3).sum::<usize>();
-            if total > MAX_TAG_LISTING_BYTES {
-                return Err(RegistryError::Protocol {
-                    request: Request::new("GET", &url),
-                    reason: format!(
-                        "{} lists more than {MAX_TAG_LISTING_BYTES} bytes of tags for {repo}; stopped there",
-                        self.host()
-                    ),
-                });
-            }
-            if page.names.is_empty() {
-                return Ok(Some(out));
-            }
-            let fresh: Vec<String> = page
-                .names
-                .into_iter()
-                .filter(|n| seen.insert(n.clone()))
-                .collect();
-            if fresh.is_empty() && !out.is_empty() {
-                if guessed {
-                    return Ok(Some(out));
+        loop {
+            match pages.next().await? {
+                TagPage::NotFound => return Ok(None),
+                TagPage::End => return Ok(Some(out)),
+                TagPage::Names(names) => {
+                    total += names.iter().map(|n| n.len() + 3).sum::<usize>();
+                    if total > MAX_TAG_LISTING_BYTES {
+                        return Err(RegistryError::Protocol {
+                            request: pages.request(),
+                            reason: format!(
+                                "{} lists more than {MAX_TAG_LISTING_BYTES} bytes of tags for {repo}; stopped there",
+                                self.host()
+                            ),
+                        });
+                    }
+                    out.extend(names);
                 }
-                return Err(RegistryError::Protocol {
-                    request: Request::new("GET", &url),
-                    reason: "tag listing repeats a page (the registry pages in a loop)".into(),
-                });
-            }
-            out.extend(fresh);
-            match page.next {
-                Cursor::Url(u) => {
-                    url = u;
-                    guessed = false;
-                }
-                Cursor::Guess(u) => {
-                    url = u;
-                    guessed = true;
-                }
-                _ => return Ok(Some(out)),
             }
         }
-        Err(RegistryError::Protocol {
-            request: Request::new("GET", &url),
-            reason: format!("more than {MAX_PAGES} pages of tags"),
-        })
+    }
+
+    /// The tags of `repo`, read one page at a time: memory stays flat however many tags the
+    /// repository holds.
+    pub fn tag_pages(&self, repo: &str) -> TagPages {
+        TagPages {
+            client: self.clone(),
+            repo: repo.to_string(),
+            url: None,
+            next: Cursor::Start,
+            pages: 0,
+            last_page: HashSet::new(),
+            prints: HashSet::new(),
+            sent: false,
+        }
     }
 
     /// Reads one listing page: `{"<field>": [...]}` plus where the next page starts.
@@ -205,6 +186,108 @@ impl Client {
         };
         Ok(Page { names, next })
     }
+}
+
+/// What the next page of a tag listing gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TagPage {
+    /// The repository does not exist (only ever the first answer).
+    NotFound,
+    /// Tags not on the page before (a page may be empty when all it held was seen).
+    Names(Vec<String>),
+    /// No more tags.
+    End,
+}
+
+/// A tag listing in progress. A tag is checked only against the page before it (registries that
+/// overlap pages) and a page against fingerprints of the pages read (one that loops), never
+/// against every tag seen: memory does not grow with the listing.
+pub struct TagPages {
+    client: Client,
+    repo: String,
+    url: Option<Url>,
+    next: Cursor,
+    pages: usize,
+    /// Keys of the names on the page before (16 bytes each, however long the names).
+    last_page: HashSet<u128>,
+    prints: HashSet<u64>,
+    sent: bool,
+}
+
+impl TagPages {
+    /// The request of the page read last (for error messages).
+    pub fn request(&self) -> Request {
+        match &self.url {
+            Some(u) => Request::new("GET", u),
+            None => Request {
+                method: "GET".into(),
+                url: format!("/v2/{}/tags/list", self.repo),
+            },
+        }
+    }
+
+    /// Reads the next page.
+    pub async fn next(&mut self) -> Result<TagPage, RegistryError> {
+        let (url, guessed) = match std::mem::replace(&mut self.next, Cursor::End) {
+            Cursor::End => return Ok(TagPage::End),
+            Cursor::Start => {
+                let path = format!("v2/{}/tags/list?n={}", self.repo, page_size());
+                (self.client.url(&path).await, false)
+            }
+            Cursor::Url(u) => (u, false),
+            Cursor::Guess(u) => (u, true),
+        };
+        if self.pages >= MAX_PAGES {
+            return Err(RegistryError::Protocol {
+                request: Request::new("GET", &url),
+                reason: format!("more than {MAX_PAGES} pages of tags"),
+            });
+        }
+        self.url = Some(url.clone());
+        let resp = self
+            .client
+            .send(Method::GET, url.clone(), &self.repo, HeaderMap::new(), None)
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND && !self.sent {
+            return Ok(TagPage::NotFound);
+        }
+        let page = self.client.page(resp, url.clone(), "tags").await?;
+        self.pages += 1;
+        if page.names.is_empty() {
+            return Ok(TagPage::End);
+        }
+        let new_page = self.prints.insert(fingerprint(&page.names));
+        let mut this_page = HashSet::with_capacity(page.names.len());
+        let fresh: Vec<String> = page
+            .names
+            .into_iter()
+            .filter(|n| {
+                let k = crate::model::digest::key(n);
+                new_page && !self.last_page.contains(&k) && this_page.insert(k)
+            })
+            .collect();
+        self.last_page = this_page;
+        if fresh.is_empty() && self.sent {
+            if guessed {
+                return Ok(TagPage::End);
+            }
+            return Err(RegistryError::Protocol {
+                request: Request::new("GET", &url),
+                reason: "tag listing repeats a page (the registry pages in a loop)".into(),
+            });
+        }
+        self.sent = true;
+        self.next = page.next;
+        Ok(TagPage::Names(fresh))
+    }
+}
+
+/// A page's names, hashed: the same page read again is a loop (catalog and tags alike).
+pub fn fingerprint(names: &[String]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    names.hash(&mut h);
+    h.finish()
 }
 
 /// The string array `field` of a listing body (`null` counts as empty, as distribution sends it).

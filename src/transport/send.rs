@@ -1,7 +1,7 @@
 //! The request loop: auth, retries with backoff, one re-authentication on 401, and reading
 //! bodies within a limit. Every request sent is counted (integration tests count them).
 
-use super::connect::{flatten, is_certificate_error};
+use super::connect::{authority, flatten, is_certificate_error, is_loopback, is_refused};
 use super::error::{RegistryError, Request};
 use super::{retry, Client};
 use reqwest::header::{HeaderMap, AUTHORIZATION};
@@ -96,12 +96,12 @@ impl Client {
             attempt += 1;
             let resp = match self.attempt(&call).await? {
                 Ok(r) => r,
-                Err(e) if self.retries_failure(&e, attempt, call.idempotent) => {
+                Err(e) if self.retries_failure(&e, attempt, &call) => {
                     tracing::debug!(request = %call.request, attempt, "retrying after: {}", flatten(&e));
                     tokio::time::sleep(self.inner.retry.backoff(attempt, None)).await;
                     continue;
                 }
-                Err(e) => return Err(gave_up(call.request, e, attempt)),
+                Err(e) => return Err(gave_up(call.request, &call.url, e, attempt)),
             };
             let status = resp.status().as_u16();
             if status == 401 && call.same_host && !reauthed {
@@ -158,10 +158,14 @@ impl Client {
     }
 
     /// Whether a request that failed is worth another attempt, within the operation's bound.
-    fn retries_failure(&self, e: &reqwest::Error, attempt: u32, idempotent: bool) -> bool {
-        // A certificate the server sends again will fail again: no retry.
+    fn retries_failure(&self, e: &reqwest::Error, attempt: u32, call: &Call) -> bool {
+        // A certificate the server sends again will fail again: no retry. Nor will a loopback
+        // port nothing listens on start listening in the next second (a typo, a stopped
+        // registry): fail at once.
+        let refused_here = is_refused(e) && is_loopback(&authority(&call.url));
         let worth = !is_certificate_error(e)
-            && if idempotent {
+            && !refused_here
+            && if call.idempotent {
                 e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
             } else {
                 e.is_connect()
@@ -266,14 +270,24 @@ impl Client {
 }
 
 /// The error for a request that failed on its last attempt.
-fn gave_up(request: Request, e: reqwest::Error, attempt: u32) -> RegistryError {
+fn gave_up(request: Request, url: &Url, e: reqwest::Error, attempt: u32) -> RegistryError {
+    let after = format!(
+        " (after {attempt} attempt{})",
+        if attempt == 1 { "" } else { "s" }
+    );
+    let message = if is_refused(&e) {
+        // The short form: the rest of reqwest's chain says the same thing three times.
+        let after = if attempt == 1 { "" } else { after.as_str() };
+        format!(
+            "connection refused: no registry listens on {}{after}",
+            authority(url)
+        )
+    } else {
+        format!("{}{after}", flatten(&e))
+    };
     RegistryError::Transport {
         request,
-        message: format!(
-            "{} (after {attempt} attempt{})",
-            flatten(&e),
-            if attempt == 1 { "" } else { "s" }
-        ),
+        message,
         source: e.without_url(),
     }
 }
@@ -344,9 +358,10 @@ mod tests {
             .await
             .unwrap_err();
         let text = e.to_string();
-        let start = format!("POST http://{addr}/v2/a/b/blobs/uploads/: connection failed");
-        assert!(text.starts_with(&start), "{text}");
-        assert!(text.ends_with("(after 1 attempt)"), "{text}");
+        let want = format!(
+            "POST http://{addr}/v2/a/b/blobs/uploads/: connection refused: no registry listens on {addr}"
+        );
+        assert_eq!(text, want);
         let cause = std::error::Error::source(&e).expect("the cause is kept");
         assert!(cause.downcast_ref::<reqwest::Error>().is_some());
         assert!(!format!("{e:?}").contains("mount="), "{e:?}");

@@ -69,7 +69,7 @@ pub fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("no JSON ({e}):\n{}", explain(out)))
 }
 
-/// stdout as JSON lines (`migrate --format json`: a line per repository, then the summary).
+/// stdout as JSON lines (`migrate` and `check REGISTRY --format json`).
 pub fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -78,6 +78,14 @@ pub fn json_lines(out: &Output) -> Vec<Value> {
                 .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", explain(out)))
         })
         .collect()
+}
+
+/// The last JSON line, which must be the summary (`migrate` and `check REGISTRY` print JSON
+/// lines: a line per image, a line per repository, then the summary).
+pub fn summary_line(out: &Output) -> Value {
+    let last = json_lines(out).pop().unwrap_or_default();
+    assert_eq!(last["type"], "summary", "{}", explain(out));
+    last
 }
 
 /// The `error` of the first image in a JSON report (panics when there is none).

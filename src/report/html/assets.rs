@@ -111,12 +111,11 @@ td.preds { font-size: 12.5px; }
 .warnings { margin: 0 0 4px; padding: 0; list-style: none; color: var(--muted); }
 .warnings li { margin: 0 0 2px; overflow-wrap: anywhere; }
 .warnings li::before { content: "warning: "; font-weight: 600; }
-.cmd { display: flex; align-items: center; gap: 8px; margin: 3px 0; }
-.cmd-label { flex: none; width: 7.5ch; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: 0.05em; }
+.cmd { display: flex; align-items: flex-start; gap: 8px; margin: 3px 0; }
+.cmd-label { flex: none; width: 7.5ch; padding-top: 3px; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: 0.05em; }
 .cmd.fix .cmd-label { color: var(--ok); font-weight: 700; }
-.cmd code { flex: 1; min-width: 0; font-size: 12px; background: var(--code); border: 1px solid var(--line); border-radius: 6px; padding: 2px 7px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; cursor: zoom-in; }
+.cmd code { flex: 1; min-width: 0; font-size: 12px; background: var(--code); border: 1px solid var(--line); border-radius: 6px; padding: 2px 7px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .cmd.fix code { border-color: color-mix(in srgb, var(--ok) 45%, var(--line)); }
-.cmd code.wrap { white-space: pre-wrap; overflow-wrap: anywhere; cursor: zoom-out; }
 .copy { flex: none; font: inherit; font-size: 11.5px; padding: 2px 9px; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); color: var(--fg); cursor: pointer; }
 .copy::before { content: "Copy"; }
 .copy:hover { border-color: var(--accent); color: var(--accent); }
@@ -136,6 +135,11 @@ table.failures th:nth-child(1) { width: 24%; } table.failures th:nth-child(2) { 
 table.failures td { overflow-wrap: anywhere; }
 table.failures td.repo { font-weight: 600; }
 table.failures tbody tr:nth-child(even) { background: var(--zebra); }
+table.rollup th, table.rollup td { border-bottom: 1px solid var(--line); padding: 5px 10px; overflow-wrap: anywhere; }
+table.rollup .num { text-align: right; font-variant-numeric: tabular-nums; }
+table.rollup tbody tr { content-visibility: auto; contain-intrinsic-size: auto 28px; }
+table.rollup tr.gap td:first-child { box-shadow: inset 3px 0 var(--gap); } table.rollup tr.fail td:first-child { box-shadow: inset 3px 0 var(--fail); }
+p.not-shown { color: var(--muted); overflow-wrap: anywhere; }
 @media (max-width: 1100px) {
   .cards { grid-template-columns: repeat(auto-fill, minmax(130px, 1fr)); }
   .card.big { grid-column: span 2; }
@@ -246,15 +250,9 @@ pub(super) const SCRIPT: &str = r#"
 
   table.addEventListener("click", function (e) {
     if (!e.target.closest) { return; }
-    var code = e.target.closest(".cmd code");
-    if (code) {
-      var s = window.getSelection ? window.getSelection() : null;
-      if (!s || s.isCollapsed) { code.classList.toggle("wrap"); }
-      return;
-    }
     var button = e.target.closest("button.copy");
     if (!button) { return; }
-    code = button.parentNode.querySelector("code");
+    var code = button.parentNode.querySelector("code");
     if (!code) { return; }
     var value = code.textContent;
     try {

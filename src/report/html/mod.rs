@@ -10,6 +10,7 @@
 
 mod assets;
 mod failures;
+mod rollup;
 mod table;
 mod totals;
 
@@ -23,16 +24,49 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use table::table;
 use totals::totals;
 
-/// Renders the whole page.
+/// Renders the whole page of `check REGISTRY`.
 pub fn render(report: &RegistryCheckReport) -> String {
-    render_generated(report, &utc_now())
+    let head = Head {
+        title: report.registry.clone(),
+        command: format!("referrify check {}", report.registry),
+        requests: Some(report.summary.requests),
+    };
+    render_generated(report, &head, &utc_now())
 }
 
-/// [`render`] with the generation time given (`YYYY-MM-DD HH:MM UTC`).
-fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
+/// Renders the page of `check REF...`: named for its images (`images`, as given).
+pub fn render_images(report: &RegistryCheckReport, images: &[String]) -> String {
+    let title = match images {
+        [one] => one.clone(),
+        [a, b] => format!("{a} and {b}"),
+        [a, rest @ ..] => format!("{a} and {} other images", rest.len()),
+        [] => "no image".into(),
+    };
+    let quoted: Vec<String> = images
+        .iter()
+        .map(|i| crate::report::commands::quote(i))
+        .collect();
+    let head = Head {
+        title,
+        command: format!("referrify check {}", quoted.join(" ")),
+        requests: None,
+    };
+    render_generated(report, &head, &utc_now())
+}
+
+/// What the page's head names: what was checked, the command, what it cost.
+struct Head {
+    title: String,
+    command: String,
+    requests: Option<u64>,
+}
+
+/// The whole page, with the generation time given (`YYYY-MM-DD HH:MM UTC`).
+fn render_generated(report: &RegistryCheckReport, head: &Head, generated: &str) -> String {
     let rows = rows(report);
     let mut out = String::with_capacity(4096 + rows.len() * 900);
-    let registry = escape(&report.registry);
+    let registry = escape(&head.title);
+    let command = escape(&head.command);
     let script_hash =
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
     let _ = write!(
@@ -51,7 +85,7 @@ fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
 <body>
 <header class="page-head">
 <h1>Attestation coverage <span class="registry">{registry}</span></h1>
-<p class="note">Generated {generated} by referrify {version} · <code>referrify check {registry}</code> · {requests}<br>{statements}</p>
+<p class="note">Generated {generated} by referrify {version} · <code>{command}</code>{requests}<br>{statements}</p>
 </header>
 <main>
 "#,
@@ -62,13 +96,13 @@ fn render_generated(report: &RegistryCheckReport, generated: &str) -> String {
         } else {
             "In-toto statements were not read (<code>--statements</code>): a platform is covered when an attestation is discoverable."
         },
-        requests = plural(
-            report.summary.requests as usize,
-            "HTTP request",
-            "HTTP requests"
-        ),
+        requests = head
+            .requests
+            .map(|n| format!(" · {}", plural(n as usize, "HTTP request", "HTTP requests")))
+            .unwrap_or_default(),
     );
     totals(&mut out, report);
+    rollup::rollup(&mut out, report);
     table(&mut out, &rows);
     failures(&mut out, report);
     let _ = write!(
@@ -189,7 +223,7 @@ mod tests {
     use crate::model::digest::Digest;
     use crate::model::referrers::Via;
     use crate::plan::coverage::{Found, PlatformState};
-    use crate::report::{CoverageSummary, Problem, RepositoryCoverage, SCHEMA_VERSION};
+    use crate::report::{Problem, RepositoryCoverage};
 
     fn platform(state: PlatformState, name: &str) -> PlatformReport {
         PlatformReport {
@@ -211,14 +245,14 @@ mod tests {
             confirm: "oras discover 'x' && y".into(),
             fix: Some("referrify convert \"reg/<script>\"".into()),
             warnings: vec![],
+            supply: Default::default(),
         }
     }
 
     fn report(repo: &str) -> RegistryCheckReport {
-        let repos = vec![RepositoryCoverage {
-            repository: repo.into(),
-            error: Some("<img src=x onerror=alert(1)>".into()),
-            images: vec![CheckImage {
+        let mut one = RepositoryCoverage::of_images(
+            repo.into(),
+            vec![CheckImage {
                 reference: format!("reg/{repo}:1"),
                 digest: Some(Digest::sha256(b"i")),
                 tags: vec!["1".into(), "<latest>".into()],
@@ -232,17 +266,9 @@ mod tests {
                     message: "bad & broken".into(),
                 }],
             }],
-        }];
-        let mut summary = CoverageSummary::default();
-        repos.iter().for_each(|r| summary.add(r));
-        RegistryCheckReport {
-            schema_version: SCHEMA_VERSION,
-            command: "check",
-            registry: "reg\"<x>".into(),
-            statements_checked: false,
-            repositories: repos,
-            summary,
-        }
+        );
+        one.error = Some("<img src=x onerror=alert(1)>".into());
+        RegistryCheckReport::of("reg\"<x>".into(), false, vec![one], 0, 0)
     }
 
     #[test]
@@ -284,6 +310,20 @@ mod tests {
         assert!(html.contains(&format!("script-src 'sha256-{hash}'")));
         assert!(html.contains(&format!("<script>{SCRIPT}</script>")));
         assert!(!html.contains("http://"));
+    }
+
+    #[test]
+    fn an_images_page_is_named_for_its_images_and_a_registry_page_for_its_registry() {
+        let r = report("team/app");
+        let page = render_images(&r, &["reg/a:1".into(), "oci-layout://o u t:2".into()]);
+        assert!(page
+            .contains("<title>Attestation coverage of reg/a:1 and oci-layout://o u t:2</title>"));
+        assert!(page
+            .contains("<code>referrify check reg/a:1 &#39;oci-layout://o u t:2&#39;</code><br>"));
+        assert!(!page.contains("HTTP request"));
+        let page = render(&r);
+        assert!(page.contains("<title>Attestation coverage of reg&quot;&lt;x&gt;</title>"));
+        assert!(page.contains("</code> · 0 HTTP requests<br>"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 const NONE: &str = r#"<span class="muted">–</span>"#;
 
 /// The column headers, `(data-key, label)`; every column but the last sorts.
-const COLUMNS: [(&str, &str); 8] = [
+const COLUMNS: [(&str, &str); 11] = [
     ("repository", "Repository"),
     ("tags", "Tags"),
     ("image", "Image"),
@@ -18,6 +18,9 @@ const COLUMNS: [(&str, &str); 8] = [
     ("manifest", "Manifest"),
     ("state", "State"),
     ("predicates", "Predicate types"),
+    ("sbom", "SBOM"),
+    ("provenance", "Provenance"),
+    ("signature", "Signature"),
     ("details", "Why / what to do"),
 ];
 
@@ -95,6 +98,10 @@ fn row(out: &mut String, r: &Row<'_>, alt: bool) {
         ord = p.state as u8 + 10, // two digits, so the key also sorts as text
     );
     predicates_cell(out, &p.predicate_types);
+    let s = &p.supply;
+    for item in [&s.sbom, &s.provenance, &s.signature] {
+        supply_cell(out, item.as_ref());
+    }
     details_cell(out, p);
     out.push_str("</tr>\n");
 }
@@ -127,11 +134,29 @@ fn predicates_cell(out: &mut String, types: &[String]) {
     out.push_str("</td>");
 }
 
+/// Where an SBOM, provenance or signature was found (`referrer`, or only a `cosign tag`), on
+/// the platform manifest or its index; sorts found before missing.
+fn supply_cell(out: &mut String, item: Option<&crate::plan::supply::Item>) {
+    match item {
+        Some(i) => {
+            let shown = crate::report::supply::where_found(i);
+            let _ = write!(
+                out,
+                r#"<td class="supply ok" data-sort="1 {s}">{s}</td>"#,
+                s = escape(&shown)
+            );
+        }
+        None => {
+            let _ = write!(out, r#"<td class="supply" data-sort="0">{NONE}</td>"#);
+        }
+    }
+}
+
 /// Why a platform is not covered, with the fix and confirm commands; a covered one only
 /// needs the confirm command, so it is folded away.
 fn details_cell(out: &mut String, p: &PlatformReport) {
     out.push_str(r#"<td class="details">"#);
-    if p.covered && p.reasons.is_empty() {
+    if p.covered && p.reasons.is_empty() && p.supply.unmet.is_empty() {
         warnings(out, &p.warnings);
         out.push_str(r#"<details><summary>confirm</summary>"#);
         command(out, "confirm", &p.confirm);
@@ -145,10 +170,24 @@ fn details_cell(out: &mut String, p: &PlatformReport) {
             }
             out.push_str("</ul>");
         }
+        if !p.supply.unmet.is_empty() {
+            out.push_str(r#"<ul class="reasons unmet">"#);
+            for u in &p.supply.unmet {
+                let _ = write!(out, "<li>{}</li>", escape(u));
+            }
+            out.push_str("</ul>");
+        }
         if let Some(fix) = &p.fix {
             command(out, "fix", fix);
         }
         command(out, "confirm", &p.confirm);
+    }
+    if !p.supply.verify.is_empty() {
+        out.push_str(r#"<details><summary>verify</summary>"#);
+        for c in &p.supply.verify {
+            command(out, "verify", c);
+        }
+        out.push_str("</details>");
     }
     out.push_str("</td>");
 }
@@ -177,7 +216,7 @@ fn digest_cell(out: &mut String, d: &Digest) {
     );
 }
 
-/// A labelled command with a copy button. Shown on one line; a click shows all of it.
+/// A labelled command with a copy button, shown whole (it wraps; nothing is cut off).
 fn command(out: &mut String, label: &str, cmd: &str) {
     if cmd.is_empty() {
         return;

@@ -61,6 +61,7 @@ pub(super) fn totals(out: &mut String, report: &RegistryCheckReport) {
     out.push_str("<section id=\"totals\" aria-label=\"Totals\">\n<div class=\"cards\">\n");
     coverage_card(out, s);
     count_cards(out, s);
+    supply_cards(out, s);
     out.push_str("</div>\n<div class=\"states\">\n");
     state_cards(out, s);
     out.push_str("</div>\n</section>\n");
@@ -110,6 +111,28 @@ fn count_cards(out: &mut String, s: &CoverageSummary) {
         let _ = writeln!(
             out,
             r#"<div class="card {tone}" data-total="{key}"><div class="value">{value}</div><div class="label">{label}</div></div>"#
+        );
+    }
+}
+
+/// "N of M platforms have a discoverable SBOM, provenance, a signature": one card each.
+fn supply_cards(out: &mut String, s: &CoverageSummary) {
+    let t = &s.supply;
+    let cards = [
+        ("sbom", t.sbom, "with a discoverable SBOM"),
+        ("provenance", t.provenance, "with provenance"),
+        ("signature", t.signature, "with a signature"),
+    ];
+    for (key, n, label) in cards {
+        let tone = if t.platforms > 0 && n == t.platforms {
+            "ok"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            r#"<div class="card {tone}" data-total="{key}"><div class="value">{n} of {m}</div><div class="label">platforms {label}</div></div>"#,
+            m = t.platforms,
         );
     }
 }
