@@ -7,13 +7,14 @@
 use crate::model::digest::{key, Digest};
 use crate::model::image::Raw;
 use crate::model::reference::{is_valid_repository, is_valid_tag};
+use crate::model::supply::{cosign_tag, CosignTag};
 use crate::plan::scope::Selection;
 use crate::store::{
     fingerprint, Catalog, Cursor, Store, Stores, TagPage, TagPages, MAX_CATALOG_PAGES,
 };
 use futures_util::future::join_all;
 use futures_util::{Stream, StreamExt as _};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -222,10 +223,14 @@ pub struct Batch {
     pub problems: Vec<TagProblem>,
     /// Why the tag listing stopped early (the batches before stand).
     pub listing_error: Option<String>,
-    /// cosign's `sha256-<hex>.sig|.att|.sbom` tags listed so far (never taken for images):
-    /// `check` learns of signatures from them without another request.
-    pub cosign_tags: Vec<String>,
+    /// cosign's `sha256-<hex>.sig|.att|.sbom` tags listed so far, by the digest they name (never
+    /// taken for images): `check` learns of signatures from them without another request.
+    /// Shared by the batches, not copied into each.
+    pub cosign_tags: Arc<CosignTags>,
 }
+
+/// cosign tag-scheme tags by the digest they name.
+pub type CosignTags = BTreeMap<Digest, Vec<CosignTag>>;
 
 /// Tags resolved per batch: with two batches in flight, enough to keep every request slot busy
 /// through a batch's phases; few enough that a repository of 300 tags already works at the same
@@ -250,7 +255,7 @@ pub struct Batches {
     size: usize,
     selection: Arc<Selection>,
     listing_error: Option<String>,
-    cosign_tags: Vec<String>,
+    cosign_tags: Arc<CosignTags>,
 }
 
 /// Opens one repository of `registry` and reads its first tag page; the error says why the
@@ -274,7 +279,7 @@ pub async fn repository(
         size: batch_size(jobs),
         selection,
         listing_error: None,
-        cosign_tags: Vec::new(),
+        cosign_tags: Arc::default(),
     };
     match batches.pages.next().await {
         Ok(TagPage::NotFound) => return Err(format!("repository {name} not found")),
@@ -289,8 +294,10 @@ impl Batches {
         match page {
             TagPage::Names(names) => {
                 for t in names {
-                    if crate::model::supply::cosign_tag(&t).is_some() {
-                        self.cosign_tags.push(t.clone());
+                    if let Some(c) = cosign_tag(&t) {
+                        // Copied only while a batch in flight still holds the map.
+                        let tags = Arc::make_mut(&mut self.cosign_tags);
+                        tags.entry(c.subject.clone()).or_default().push(c);
                     }
                     let valid = is_valid_tag(&t);
                     if !valid {

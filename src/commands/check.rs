@@ -289,10 +289,9 @@ impl Walk<'_> {
                     })
                     .collect();
                 let fix = |d: &Digest| fix(plain, &format!("{base}@{d}"));
-                let cosign = crate::model::supply::cosign_tags(&batch.cosign_tags);
                 let asked = Asked {
                     required: self.required,
-                    cosign_tags: Some(&cosign),
+                    cosign_tags: Some(&batch.cosign_tags),
                 };
                 let images =
                     checking::check_images(store, tagged, fix, self.statements, &asked).await;

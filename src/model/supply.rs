@@ -209,17 +209,6 @@ pub fn cosign_tag(tag: &str) -> Option<CosignTag> {
     })
 }
 
-/// The cosign tag-scheme tags among `tags`, by the digest they name.
-pub fn cosign_tags<'a>(
-    tags: impl IntoIterator<Item = &'a String>,
-) -> BTreeMap<Digest, Vec<CosignTag>> {
-    let mut out: BTreeMap<Digest, Vec<CosignTag>> = BTreeMap::new();
-    for t in tags.into_iter().filter_map(|t| cosign_tag(t)) {
-        out.entry(t.subject.clone()).or_default().push(t);
-    }
-    out
-}
-
 /// What a predicate type is evidence of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Evidence {
