@@ -3,7 +3,7 @@
 # scale, the floor client side by side, and where the time goes at 30 ms latency.
 #
 #   scripts/bench-scale.sh [--small-tags 300] [--tags 20000] [--repos 2000] [--quick]
-#                          [--sections size,html,floor,latency]
+#                          [--sections size,html,statements,floor,latency]
 #
 # Release builds, 127.0.0.1, Debian's docker-registry 2.8.2 (no Referrers API; ferro-oci-server
 # too in the latency section), each run on a fresh registry behind examples/latency_proxy (request
@@ -14,6 +14,9 @@
 #   html:    REPOS repositories x 2 tags x 4 platforms: check REGISTRY --format json and --html:
 #            wall, RSS, the page's size and its first contentful paint / load in headless Chromium
 #            (scripts/page-paint.py, median of 3). Targets: page < 5 MiB, first paint < 2 s.
+#   statements: check of 8 images in an OCI layout (scripts/statement-layout.py), each with one
+#            in-toto statement that must be read: 1 KiB, then 80 MiB each. Peak RSS; target:
+#            RSS(80 MiB) <= 1.3 x RSS(1 KiB) (statements are parsed as they stream).
 #   floor:   50 x 2 x 2, 8 connections: referrify migrate / check against
 #            ../shared/testkit/floor-client.py convert / coverage (a keep-alive client sending
 #            only the floor requests, no verification), each on its own fresh registry with the same
@@ -32,7 +35,7 @@ ROOT=$PWD
 die() { printf 'bench-scale: error: %s\n' "$*" >&2; exit 2; }
 log() { printf 'bench-scale: %s\n' "$*" >&2; }
 
-SMALL=300 LARGE=20000 REPOS=2000 SECTIONS=size,html,floor,latency
+SMALL=300 LARGE=20000 REPOS=2000 SECTIONS=size,html,statements,floor,latency
 while [ $# -gt 0 ]; do
   case $1 in
     --small-tags) SMALL=$2; shift 2 ;;
@@ -153,6 +156,32 @@ if has html; then
   say "| first contentful paint (headless Chromium, median of 3) | ${fcp} ms | < 2000 ms $(verdict "${fcp:-99999}" 1999) |"
   say "| load event end | ${load} ms | |"
   say "| table rows | $(jq '.rows // 0' <<<"$paint") | |"
+  say ""
+fi
+
+# --- statements: memory does not follow a statement's size ----------------------------------------
+if has statements; then
+  say "## Statements: check of 8 images whose statements must be read (OCI layout)"
+  say ""
+  say "| statement size | wall s | peak RSS MiB |"
+  say "|---|---:|---:|"
+  KIND=layout DELAY=0
+  declare -A SR
+  for mib in 0.001 80; do
+    SHAPE="8 x ${mib} MiB" RUN_DIR=$T/statements-$mib
+    mkdir -p "$RUN_DIR"
+    python3 "$ROOT/scripts/statement-layout.py" "$RUN_DIR/layout" "$mib" --images 8
+    refs=()
+    for i in 1 2 3 4 5 6 7 8; do refs+=("oci-layout://$RUN_DIR/layout:i$i"); done
+    measure "$RUN_DIR/check" "$REFERRIFY" check --format json -q "${refs[@]}"
+    [ "$RC" -eq 3 ] || { FAILED=$((FAILED + 1)); log "FAILED: statements check exited $RC"; tail -n 5 "$RUN_DIR/check.err" >&2 || true; }
+    SR[$mib]=$RSS_KB
+    say "| $mib MiB | $WALL | $((RSS_KB / 1024)) |"
+    rm -rf "$RUN_DIR/layout"
+  done
+  r=$(ratio "${SR[80]}" "${SR[0.001]}")
+  say ""
+  say "RSS(80 MiB) / RSS(1 KiB): $r (≤ 1.3 $(verdict "$r" 1.3))"
   say ""
 fi
 
