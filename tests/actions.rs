@@ -7,28 +7,11 @@
 
 mod common;
 
+use common::cli::{ok, root, stdout};
+
 use common::Registry;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ok(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({})\n--- stderr ---\n{}\n--- stdout ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        stdout(&out)
-    );
-    out
-}
 
 /// A linter installed by scripts/setup.sh under target/tools/ (`$env_var` overrides).
 fn lint_tool(rel: &str, env_var: &str) -> PathBuf {

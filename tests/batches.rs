@@ -12,7 +12,6 @@ use common::fixtures::{AMD64, ARM64, LEGACY_MULTI, LEGACY_V1};
 use common::Registry;
 use serde_json::Value;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
 /// `-j 1`: batches of 32 tags (the smallest batch).
 const BATCH: usize = 32;
@@ -174,14 +173,8 @@ fn kill_9_in_the_last_batch_redoes_only_that_batch() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..6000 {
-        if proxy.held() > 0 || child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
     assert_eq!(
-        proxy.held(),
+        proxy.wait_held(&mut child),
         1,
         "never reached the last batch's push: {:#?}",
         proxy.log()

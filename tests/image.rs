@@ -6,26 +6,12 @@
 
 mod common;
 
+use common::cli::{ok, root};
+
 use common::cli::{code, explain, json, referrify};
 use common::Registry;
 use serde_json::Value;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ok(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({})\n--- stderr ---\n{}\n--- stdout ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    out
-}
 
 /// buildah with the storage scripts/image.sh uses (target/image/).
 fn buildah(args: &[&str]) -> Output {

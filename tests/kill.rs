@@ -14,7 +14,6 @@ use common::fixtures::{LEGACY_MULTI, LEGACY_V1};
 use common::Registry;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const REPOS: usize = 6;
 
@@ -89,14 +88,8 @@ fn kill_9_at_chosen_points_then_resume_equals_a_clean_run() {
             .spawn()
             .unwrap();
         // Wait (bounded) until the chosen request is held: the run is then mid-step.
-        for _ in 0..6000 {
-            if proxy.held() > 0 || child.try_wait().unwrap().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
         assert_eq!(
-            proxy.held(),
+            proxy.wait_held(&mut child),
             1,
             "trial {trial}: the run never reached request {k} of {pattern}: {:#?}",
             proxy.log()

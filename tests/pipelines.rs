@@ -5,30 +5,13 @@
 
 mod common;
 
+use common::cli::{ok, root, stdout};
+
 use clap::CommandFactory as _;
 use common::cli::referrify;
 use referrify::cli::Cli;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ok(what: &str, out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "{what} failed ({})\n--- stderr ---\n{}\n--- stdout ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr),
-        stdout(&out)
-    );
-    out
-}
 
 fn run(program: &Path, args: &[&str], dir: &Path) -> Output {
     Command::new(program)

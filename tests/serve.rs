@@ -6,7 +6,7 @@
 mod common;
 mod serve_support;
 
-use common::fixtures::{self, Fixture, AMD64, ARM64};
+use common::fixtures::{self, AMD64, ARM64};
 use common::Registry;
 use serve_support::{free_port, notifications, Serve, TOKEN};
 use std::path::Path;
@@ -33,23 +33,6 @@ fn fixture_payload(name: &str, registry: &str, repo: &str, digest: &str) -> Vec<
         .into_bytes()
 }
 
-fn artifacts(f: Fixture) -> Vec<String> {
-    let out = common::cli::referrify(&[
-        "convert",
-        "--dry-run",
-        "--format",
-        "json",
-        &format!("oci-layout://{}@{}", f.dir().display(), f.index),
-    ]);
-    let v = common::cli::json(&out);
-    v["images"][0]["attestations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["artifact"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn distribution_notifications_make_pushes_discoverable() {
     let port = free_port();
@@ -68,7 +51,7 @@ fn distribution_notifications_make_pushes_discoverable() {
     serve.wait("the legacy image converted", LIMIT, |s| {
         s.metric("conversions_total") >= 1.0
     });
-    let want = artifacts(fixtures::LEGACY_MULTI);
+    let want = common::cli::planned_artifacts(fixtures::LEGACY_MULTI);
     assert_eq!(
         discovered(&reg.addr, "team/app", AMD64),
         vec![want[0].clone()]
@@ -236,7 +219,7 @@ fn refuses_what_it_must_and_takes_every_payload_shape() {
         s.metric("processed_total") >= 5.0
     });
     for (i, (file, f)) in cases.iter().enumerate() {
-        let want = artifacts(*f);
+        let want = common::cli::planned_artifacts(*f);
         let got = discovered(&reg.addr, &format!("shapes/r{i}"), AMD64);
         assert_eq!(got, vec![want[0].clone()], "{file}");
     }
@@ -282,7 +265,7 @@ fn registry_down_while_events_arrive() {
     serve.wait("every image converted", LIMIT, |s| {
         s.metric("conversions_total") >= 5.0
     });
-    let want = artifacts(fixtures::LEGACY_V1);
+    let want = common::cli::planned_artifacts(fixtures::LEGACY_V1);
     for r in &repos {
         assert_eq!(discovered(&reg.addr, r, AMD64), want, "{r}");
     }
@@ -339,8 +322,8 @@ fn two_replicas_never_lose_each_others_entries() {
             s.metric("processed_total") >= 1.0
         });
     }
-    let mut want = artifacts(fixtures::LEGACY_V1);
-    want.extend(artifacts(fixtures::LEGACY_V02));
+    let mut want = common::cli::planned_artifacts(fixtures::LEGACY_V1);
+    want.extend(common::cli::planned_artifacts(fixtures::LEGACY_V02));
     want.sort();
     let mut got = discovered(&reg.addr, repo, AMD64);
     got.sort();

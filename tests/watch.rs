@@ -5,25 +5,8 @@
 
 mod common;
 
-use common::fixtures::{self, Fixture, AMD64, ARM64};
+use common::fixtures::{self, AMD64, ARM64};
 use common::Registry;
-
-fn artifacts(f: Fixture) -> Vec<String> {
-    let out = common::cli::referrify(&[
-        "convert",
-        "--dry-run",
-        "--format",
-        "json",
-        &format!("oci-layout://{}@{}", f.dir().display(), f.index),
-    ]);
-    let v = common::cli::json(&out);
-    v["images"][0]["attestations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["artifact"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn discovered(reg: &Registry, repo: &str, subject: &str) -> Vec<String> {
     let mut d = common::oras_referrer_digests(&common::oras_discover(
@@ -66,11 +49,11 @@ fn watch_converts_new_and_moved_tags_and_idles_cheaply() {
     );
     assert_eq!(
         discovered(&reg, "w/a", AMD64),
-        artifacts(fixtures::LEGACY_V1)
+        common::cli::planned_artifacts(fixtures::LEGACY_V1)
     );
     assert_eq!(
         discovered(&reg, "w/b", AMD64),
-        artifacts(fixtures::LEGACY_V02)
+        common::cli::planned_artifacts(fixtures::LEGACY_V02)
     );
 
     // Idle: one catalog page, one tags list per repository, one read of w/b:latest (re-checked
@@ -105,10 +88,10 @@ fn watch_converts_new_and_moved_tags_and_idles_cheaply() {
         (Some(2), Some(2)),
         "{c}"
     );
-    let multi = artifacts(fixtures::LEGACY_MULTI);
+    let multi = common::cli::planned_artifacts(fixtures::LEGACY_MULTI);
     assert_eq!(discovered(&reg, "w/a", ARM64), vec![multi[1].clone()]);
-    let mut both = artifacts(fixtures::LEGACY_V1);
-    both.extend(artifacts(fixtures::LEGACY_V02));
+    let mut both = common::cli::planned_artifacts(fixtures::LEGACY_V1);
+    both.extend(common::cli::planned_artifacts(fixtures::LEGACY_V02));
     both.sort();
     assert_eq!(discovered(&reg, "w/b", AMD64), both);
 

@@ -110,3 +110,42 @@ pub fn explain(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// The crate's root directory (where Cargo.toml is).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `out`, after asserting that `what` succeeded (the assertion shows both streams).
+pub fn ok(what: &str, out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({})\n--- stderr ---\n{}\n--- stdout ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        stdout(&out)
+    );
+    out
+}
+
+/// The artifacts `convert` makes of a fixture's attestations, from a dry run on its layout.
+pub fn planned_artifacts(f: super::fixtures::Fixture) -> Vec<String> {
+    let out = referrify(&[
+        "convert",
+        "--dry-run",
+        "--format",
+        "json",
+        &format!("oci-layout://{}@{}", f.dir().display(), f.index),
+    ]);
+    json(&out)["images"][0]["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["artifact"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -422,6 +422,17 @@ impl FaultProxy {
         }
     }
 
+    /// Waits (at most 60 s) until a request is held or `child` has exited; the number held.
+    pub fn wait_held(&self, child: &mut std::process::Child) -> usize {
+        for _ in 0..6000 {
+            if self.held() > 0 || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.held()
+    }
+
     /// Requests waiting at a [`Fault::Hold`].
     pub fn held(&self) -> usize {
         self.held.load(std::sync::atomic::Ordering::SeqCst)
