@@ -51,8 +51,8 @@ for v in "$SMALL" "$LARGE" "$REPOS"; do [[ $v =~ ^[1-9][0-9]*$ ]] || die "bad nu
 for t in docker-registry jq curl python3 cargo; do
   command -v "$t" >/dev/null || die "$t is missing (scripts/setup.sh installs the tools)"
 done
+# The floor client comes with the project's shared testkit (not part of this repository).
 FLOOR=${REFERRIFY_FLOOR_CLIENT:-$ROOT/../shared/testkit/floor-client.py}
-[ -f "$FLOOR" ] || FLOOR=$ROOT/scripts/floor-client.py
 
 PREFIX=bench
 OUT=$ROOT/target/bench
@@ -186,7 +186,11 @@ if has statements; then
 fi
 
 # --- floor: the minimal client side by side -------------------------------------------------------
-if has floor; then
+if has floor && [ ! -f "$FLOOR" ]; then
+  log "floor section skipped: $FLOOR not found (set REFERRIFY_FLOOR_CLIENT)"
+  say "## Against the floor client: skipped ($FLOOR not found; set REFERRIFY_FLOOR_CLIENT)"
+  say ""
+elif has floor; then
   say "## Against the floor client (distribution, 50 x 2 x 2, 8 connections, no added latency)"
   say ""
   say "| op | referrify s | requests | floor-client s | requests | wall ratio | target |"
