@@ -317,18 +317,6 @@ async fn column(b: &Browser, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a command's `<code>` shows all of its text: it wraps instead of overflowing.
-async fn whole(b: &Browser, code: &Element) -> bool {
-    let got = b
-        .execute(
-            "const c = arguments[0]; const s = getComputedStyle(c);\
-             return s.textOverflow !== 'ellipsis' && s.whiteSpace === 'pre-wrap' && c.scrollWidth <= c.clientWidth;",
-            json!([code.arg()]),
-        )
-        .await;
-    got == json!(true)
-}
-
 async fn header(b: &Browser, key: &str) -> Element {
     b.find(&format!("#coverage-table thead th[data-key=\"{key}\"]"))
         .await
@@ -473,7 +461,7 @@ async fn the_page_shows_totals_rows_commands_and_failures() {
     assert_eq!(b.text(&confirm).await, amd64.confirm);
     // every command is shown whole: it wraps, nothing is cut off with an ellipsis
     for code in [&fix, &confirm] {
-        assert!(whole(b, code).await, "a command is cut off");
+        assert!(b.shows_whole(code).await, "a command is cut off");
     }
     let reason = b.find_in(&row, ".reasons li").await;
     assert_eq!(b.text(&reason).await, amd64.reasons[0]);

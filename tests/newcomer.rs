@@ -8,7 +8,7 @@
 mod common;
 
 use clap::Parser as _;
-use common::browser::{artifact, file_url, Browser, Element};
+use common::browser::{artifact, file_url, Browser};
 use common::cli::{json_lines, referrify};
 use common::{load_layout, temp_layout, tool, Registry};
 use referrify::cli::{Cli, Command};
@@ -255,18 +255,6 @@ fn convert_names_its_columns_and_says_what_a_layout_got() {
     assert!(!text.contains("push"), "{text}");
 }
 
-/// Whether a command's `<code>` shows all of its text: it wraps instead of overflowing.
-async fn whole(b: &Browser, code: &Element) -> bool {
-    let got = b
-        .execute(
-            "const c = arguments[0]; const s = getComputedStyle(c);\
-             return s.textOverflow !== 'ellipsis' && s.whiteSpace === 'pre-wrap' && c.scrollWidth <= c.clientWidth;",
-            json!([code.arg()]),
-        )
-        .await;
-    got == json!(true)
-}
-
 /// Each row's REPOSITORY and TAGS cells, and its fix and confirm commands.
 const ROWS: &str = r#"
 return Array.from(document.querySelectorAll('#coverage-table tbody tr.row')).map(tr => ({
@@ -336,7 +324,11 @@ async fn the_check_ref_page_names_the_images_and_shows_every_command_whole() {
     let codes = b.find_all(".cmd code").await;
     assert_eq!(codes.len(), 8, "a fix and a confirm command per row");
     for code in &codes {
-        assert!(whole(&b, code).await, "{} is cut off", b.text(code).await);
+        assert!(
+            b.shows_whole(code).await,
+            "{} is cut off",
+            b.text(code).await
+        );
     }
     b.screenshot(&artifact("html-check-ref.png")).await;
     let console: Vec<Value> = b.console_log().await;

@@ -6,26 +6,10 @@ mod common;
 
 use common::cli::{code, explain, json, referrify};
 use common::fixtures::{AMD64, LEGACY_MULTI};
-use common::{load_layout, oras, Registry};
+use common::{load_layout, Registry};
 use serde_json::{json, Value};
-use std::path::Path;
 
 const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-
-/// Pushes `bytes` as a blob with oras; returns its descriptor.
-fn push_blob(repo_ref: &str, dir: &Path, media_type: &str, bytes: &[u8]) -> Value {
-    let path = dir.join("blob");
-    std::fs::write(&path, bytes).unwrap();
-    let out = oras(&[
-        "blob",
-        "push",
-        "--plain-http",
-        repo_ref,
-        path.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", explain(&out));
-    json!({"mediaType": media_type, "digest": common::sha256_digest(bytes), "size": bytes.len()})
-}
 
 /// A referrers tag as go-containerregistry wrote it before v0.22.1 (cosign#5098): the entry
 /// has no `artifactType` and no annotations, so `oras discover --artifact-type` misses it.
@@ -39,8 +23,8 @@ fn repair_fills_in_tag_entries_and_undo_restores_the_bytes() {
     let repo = common::unique_repo("repair");
     load_layout(&reg, &LEGACY_MULTI.dir(), &format!("{repo}:multi"));
     let repo_ref = reg.reference(&repo);
-    let config = push_blob(&repo_ref, dir, "application/vnd.oci.empty.v1+json", b"{}");
-    let layer = push_blob(
+    let config = common::oras_push_blob(&repo_ref, dir, "application/vnd.oci.empty.v1+json", b"{}");
+    let layer = common::oras_push_blob(
         &repo_ref,
         dir,
         BUNDLE,

@@ -79,21 +79,6 @@ fn push_manifest(kind: RegistryKind, target: &str, dir: &Path, manifest: &Value)
     common::sha256_digest(&bytes)
 }
 
-/// Pushes `bytes` as a blob; returns its descriptor.
-fn push_blob(repo_ref: &str, dir: &Path, media_type: &str, bytes: &[u8]) -> Value {
-    let path = dir.join("blob");
-    std::fs::write(&path, bytes).unwrap();
-    let out = oras(&[
-        "blob",
-        "push",
-        "--plain-http",
-        repo_ref,
-        path.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", explain(&out));
-    json!({"mediaType": media_type, "digest": common::sha256_digest(bytes), "size": bytes.len()})
-}
-
 /// Every platform's items as `(platform, kind, on, discoverable)`.
 fn items(report: &Value, at: &str) -> BTreeSet<(String, String, String, String)> {
     let mut out = BTreeSet::new();
@@ -278,20 +263,20 @@ fn cosign_tag_scheme_is_found_from_the_tag_list() {
     assert!(u.iter().all(|u| u.starts_with("signature: ")), "{u:?}");
 
     let repo_ref = reg.reference(&repo);
-    let config = push_blob(
+    let config = common::oras_push_blob(
         &repo_ref,
         dir,
         "application/vnd.oci.image.config.v1+json",
         br#"{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}"#,
     );
-    let mut sig_layer = push_blob(
+    let mut sig_layer = common::oras_push_blob(
         &repo_ref,
         dir,
         "application/vnd.dev.cosign.simplesigning.v1+json",
         br#"{"critical":{"identity":{"docker-reference":"x"},"image":{"docker-manifest-digest":"sha256:00"},"type":"cosign container image signature"},"optional":null}"#,
     );
     sig_layer["annotations"] = json!({"dev.cosignproject.cosign/signature": "MEUCIQ=="});
-    let mut att_layer = push_blob(
+    let mut att_layer = common::oras_push_blob(
         &repo_ref,
         dir,
         "application/vnd.dsse.envelope.v1+json",
@@ -437,8 +422,8 @@ fn attach_foreign(kind: RegistryKind, reg: &Registry, repo: &str, dir: &Path) ->
     );
     // On arm64: Notation's older form (no artifactType; the type as config.mediaType).
     let repo_ref = reg.reference(repo);
-    let config = push_blob(&repo_ref, dir, NOTATION, b"{}");
-    let sig = push_blob(&repo_ref, dir, "application/cose", b"cose-signature");
+    let config = common::oras_push_blob(&repo_ref, dir, NOTATION, b"{}");
+    let sig = common::oras_push_blob(&repo_ref, dir, "application/cose", b"cose-signature");
     let arm64_size = common::http_get(
         reg,
         &format!("/v2/{repo}/manifests/{ARM64}"),

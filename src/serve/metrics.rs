@@ -49,43 +49,48 @@ impl Metrics {
             queue_depth: Gauge::default(),
             latency: Histogram::new(exponential_buckets(0.01, 1.5, 24)),
         };
+        let counters = [
+            (
+                "events_received",
+                "Manifest push events received",
+                &m.received,
+            ),
+            (
+                "events_ignored",
+                "Events ignored without a request (own writes, non-pushes, no attestations)",
+                &m.ignored,
+            ),
+            (
+                "events_refused",
+                "Events naming a registry this receiver does not serve",
+                &m.refused,
+            ),
+            (
+                "requests_malformed",
+                "Requests whose body is not a known notification",
+                &m.malformed,
+            ),
+            (
+                "events_failed",
+                "Images whose work failed after every attempt",
+                &m.failed,
+            ),
+            (
+                "retries",
+                "Attempts that failed and were retried",
+                &m.retries,
+            ),
+            ("processed", "Images finished", &m.processed),
+            (
+                "conversions",
+                "Images whose attestations this receiver made discoverable",
+                &m.conversions,
+            ),
+        ];
         let r = &mut m.registry;
-        r.register(
-            "events_received",
-            "Manifest push events received",
-            m.received.clone(),
-        );
-        r.register(
-            "events_ignored",
-            "Events ignored without a request (own writes, non-pushes, no attestations)",
-            m.ignored.clone(),
-        );
-        r.register(
-            "events_refused",
-            "Events naming a registry this receiver does not serve",
-            m.refused.clone(),
-        );
-        r.register(
-            "requests_malformed",
-            "Requests whose body is not a known notification",
-            m.malformed.clone(),
-        );
-        r.register(
-            "events_failed",
-            "Images whose work failed after every attempt",
-            m.failed.clone(),
-        );
-        r.register(
-            "retries",
-            "Attempts that failed and were retried",
-            m.retries.clone(),
-        );
-        r.register("processed", "Images finished", m.processed.clone());
-        r.register(
-            "conversions",
-            "Images whose attestations this receiver made discoverable",
-            m.conversions.clone(),
-        );
+        for (name, help, counter) in counters {
+            r.register(name, help, counter.clone());
+        }
         r.register("queue_depth", "Images waiting", m.queue_depth.clone());
         r.register(
             "push_to_discoverable_seconds",

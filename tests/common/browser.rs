@@ -73,6 +73,18 @@ fn executable(default: &str, env_var: &str) -> PathBuf {
 }
 
 impl Browser {
+    /// Whether a command's `<code>` shows all of its text: it wraps instead of overflowing.
+    pub async fn shows_whole(&self, code: &Element) -> bool {
+        let got = self
+            .execute(
+                "const c = arguments[0]; const s = getComputedStyle(c);\
+                 return s.textOverflow !== 'ellipsis' && s.whiteSpace === 'pre-wrap' && c.scrollWidth <= c.clientWidth;",
+                json!([code.arg()]),
+            )
+            .await;
+        got == json!(true)
+    }
+
     /// Starts chromedriver and a headless Chromium session (window 1400x1000).
     pub async fn start() -> Browser {
         let chromedriver = executable("/usr/bin/chromedriver", "REFERRIFY_CHROMEDRIVER");

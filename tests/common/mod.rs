@@ -577,6 +577,22 @@ pub fn skopeo_copy_layout(
 // ------------------------------------------------------------------------------------------------
 // oras
 
+/// Pushes `bytes` as a blob of `repo_ref` with `oras blob push` (through a file in `dir`);
+/// returns its descriptor with `media_type`.
+pub fn oras_push_blob(repo_ref: &str, dir: &Path, media_type: &str, bytes: &[u8]) -> Value {
+    let path = dir.join("blob");
+    fs::write(&path, bytes).unwrap();
+    let out = oras(&[
+        "blob",
+        "push",
+        "--plain-http",
+        repo_ref,
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", cli::explain(&out));
+    serde_json::json!({"mediaType": media_type, "digest": sha256_digest(bytes), "size": bytes.len()})
+}
+
 /// Run `oras <args>` (binary from `$REFERRIFY_ORAS` or PATH) and return its raw output.
 pub fn oras(args: &[&str]) -> Output {
     let oras = tool("oras", "REFERRIFY_ORAS");
